@@ -1,0 +1,40 @@
+//! `GET /users/{userId}` and `GET /rooms/{roomAlias}`: the homeserver asks whether an id in
+//! passerelle's namespaces exists.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde_json::{Value, json};
+
+use super::{AppError, AppState};
+
+/// A ghost exists if its localpart decodes to a valid remote id of an enabled connector; it is
+/// registered before the answer, as the specification requires.
+pub(super) async fn user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let runtime = &state.runtime;
+    let Some((entry, remote_id)) = runtime.registry().by_ghost(&user_id, runtime.server_name())
+    else {
+        return Err(AppError::not_found("Not a passerelle user"));
+    };
+    match entry.connector.resolve_identifier(&remote_id) {
+        Ok(canonical) if canonical == remote_id => {}
+        _ => return Err(AppError::not_found("Not a valid contact for this network")),
+    }
+    match runtime.ensure_ghost(entry, &remote_id, None).await {
+        Ok(_) => Ok(Json(json!({}))),
+        Err(e) => {
+            tracing::warn!(user_id, error = %e, "Cannot register the queried ghost.");
+            Err(AppError::internal())
+        }
+    }
+}
+
+/// Room aliases are not provisioned on demand yet: every alias is unknown.
+pub(super) async fn room(Path(alias): Path<String>) -> AppError {
+    tracing::debug!(alias, "Room alias query: not provisioned.");
+    AppError::not_found("No such room")
+}

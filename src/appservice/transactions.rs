@@ -1,0 +1,185 @@
+//! `PUT /_matrix/app/v1/transactions/{txnId}`: persist, then acknowledge.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::{Value, json, value::RawValue};
+
+use super::{AppError, AppState};
+use crate::store::NewInboxEvent;
+
+/// The transaction body. Unknown keys (to-device, device lists, …) are ignored.
+#[derive(Deserialize)]
+struct TransactionBody {
+    events: Vec<Box<RawValue>>,
+    #[serde(default)]
+    ephemeral: Option<Vec<Box<RawValue>>>,
+    #[serde(default, rename = "de.sorunome.msc2409.ephemeral")]
+    unstable_ephemeral: Option<Vec<Box<RawValue>>>,
+}
+
+/// The fields every stored event must have.
+#[derive(Deserialize)]
+struct EventHead {
+    room_id: Option<String>,
+    event_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// Stores the transaction's events and its id in one database transaction, then answers
+/// `200 {}`. A replayed id answers `200 {}` without storing anything; a malformed event is
+/// logged and skipped.
+pub(super) async fn push(
+    State(state): State<AppState>,
+    Path(txn_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AppError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "M_TOO_LARGE",
+                "Transaction body too large",
+            )
+        } else {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                format!("Cannot read the body: {e}"),
+            )
+        }
+    })?;
+    let events = parse(&txn_id, &body)?;
+    let span = tracing::info_span!("transaction", txn_id = %txn_id, events = events.len());
+    let _guard = span.enter();
+    let runtime = &state.runtime;
+    match runtime.store().accept_transaction(&txn_id, &events).await {
+        Ok(true) => {
+            tracing::debug!("Transaction stored.");
+            runtime.notify_inbox();
+        }
+        Ok(false) => tracing::info!("Transaction already stored; acknowledged again."),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot store the transaction; the homeserver will retry.");
+            return Err(AppError::internal());
+        }
+    }
+    Ok(Json(json!({})))
+}
+
+/// Splits the body into storable events; errors only when the body itself is unusable.
+fn parse(txn_id: &str, body: &[u8]) -> Result<Vec<NewInboxEvent>, AppError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "M_NOT_JSON",
+            format!("Body is not JSON: {e}"),
+        )
+    })?;
+    let parsed: TransactionBody = serde_json::from_value(value).map_err(|e| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_JSON",
+            format!("Not a transaction: {e}"),
+        )
+    })?;
+    let mut out = Vec::with_capacity(parsed.events.len());
+    for raw in &parsed.events {
+        match serde_json::from_str::<EventHead>(raw.get()) {
+            Ok(EventHead {
+                room_id: Some(room_id),
+                event_id: Some(event_id),
+                ..
+            }) if !room_id.is_empty() && !event_id.is_empty() => {
+                out.push(NewInboxEvent {
+                    room_id,
+                    event_id: Some(event_id),
+                    kind: "timeline",
+                    payload: raw.get().to_owned(),
+                });
+            }
+            Ok(head) => {
+                tracing::warn!(txn_id, event_type = %head.kind, "Skipped an event without room_id or event_id.")
+            }
+            Err(e) => tracing::warn!(txn_id, error = %e, "Skipped a malformed event."),
+        }
+    }
+    let ephemeral = parsed
+        .ephemeral
+        .into_iter()
+        .chain(parsed.unstable_ephemeral)
+        .flatten();
+    let mut seen_ephemeral = std::collections::BTreeSet::new();
+    for raw in ephemeral {
+        // Synapse may send the same list under both keys.
+        if !seen_ephemeral.insert(raw.get().to_owned()) {
+            continue;
+        }
+        match serde_json::from_str::<EventHead>(raw.get()) {
+            Ok(EventHead {
+                room_id: Some(room_id),
+                kind,
+                ..
+            }) if matches!(kind.as_str(), "m.typing" | "m.receipt") => {
+                out.push(NewInboxEvent {
+                    room_id,
+                    event_id: None,
+                    kind: "ephemeral",
+                    payload: raw.get().to_owned(),
+                });
+            }
+            Ok(head) => {
+                tracing::debug!(txn_id, event_type = %head.kind, "Ignored an ephemeral event.")
+            }
+            Err(e) => tracing::warn!(txn_id, error = %e, "Skipped a malformed ephemeral event."),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn malformed_events_are_skipped_and_the_rest_kept() {
+        let body = br#"{"events": [
+            {"type": "m.room.message", "room_id": "!a:x", "event_id": "$1", "sender": "@u:x", "content": {}},
+            {"type": "m.room.message", "event_id": "$2"},
+            42,
+            {"room_id": "!a:x"},
+            {"type": "m.room.message", "room_id": "!b:x", "event_id": "$3", "content": {"body": "\u0000"}}
+        ]}"#;
+        let events = parse("t", body).expect("usable body");
+        let ids: Vec<_> = events
+            .iter()
+            .filter_map(|e| e.event_id.as_deref())
+            .collect();
+        assert_eq!(ids, ["$1", "$3"]);
+    }
+
+    #[test]
+    fn both_ephemeral_keys_are_read_once() {
+        let typing = r#"{"type": "m.typing", "room_id": "!a:x", "content": {"user_ids": []}}"#;
+        let receipt = r#"{"type": "m.receipt", "room_id": "!a:x", "content": {}}"#;
+        let presence = r#"{"type": "m.presence", "sender": "@u:x", "content": {}}"#;
+        let body = format!(
+            r#"{{"events": [], "ephemeral": [{typing}, {presence}], "de.sorunome.msc2409.ephemeral": [{typing}, {receipt}], "de.sorunome.msc2409.to_device": []}}"#
+        );
+        let events = parse("t", body.as_bytes()).expect("usable body");
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["ephemeral", "ephemeral"]);
+    }
+
+    #[test]
+    fn unusable_bodies_are_errors() {
+        assert!(parse("t", b"not json").is_err());
+        assert!(parse("t", b"{\"events\": 3}").is_err());
+        assert!(parse("t", b"[]").is_err());
+    }
+}

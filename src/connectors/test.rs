@@ -1,0 +1,324 @@
+//! The test connector: a small network that lives inside passerelle.
+//!
+//! It is what the integration tests and the local demo talk to. Contacts are plain names
+//! (`alice`, `bob@test`). A message sent to a contact is recorded (in memory and, if
+//! `record_file` is set, appended to a JSON-lines file that survives restarts, so a resend
+//! after a crash is recognised and not recorded twice). A loopback control API lets a test
+//! play the remote side:
+//!
+//! - `POST /inbound` `{"from": "alice", "text": "hi", "name": "Alice", "id": "m1"}` delivers a
+//!   message from a contact (the `id` is the remote message id; one is made up if absent);
+//! - `GET /sent` lists what passerelle sent, in order.
+//!
+//! Contacts whose name starts with `reject` refuse every message (a permanent failure), and
+//! those starting with `flaky` fail twice with a temporary error before accepting. With
+//! `echo: true` every message is answered with `echo: <text>`.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use async_trait::async_trait;
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    config::TestConnectorConfig,
+    connector::{
+        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, InboundSink,
+        Outbound, SendError, ThirdPartyProtocol,
+    },
+};
+
+const NAME: &str = "test";
+
+/// One message passerelle sent to the test network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentRecord {
+    /// The outbox key it was sent under.
+    pub key: i64,
+    /// The remote id the network gave it.
+    pub remote_id: String,
+    /// The contact.
+    pub to: String,
+    /// The Matrix author.
+    pub from: String,
+    /// The text.
+    pub body: String,
+    /// The Matrix event bridged.
+    pub event_id: String,
+}
+
+#[derive(Default)]
+struct Network {
+    sent: Vec<SentRecord>,
+    by_key: BTreeMap<i64, String>,
+    attempts: BTreeMap<i64, u32>,
+}
+
+/// The test connector.
+pub struct TestConnector {
+    config: TestConnectorConfig,
+    network: Arc<Mutex<Network>>,
+    sink: OnceLock<Arc<dyn InboundSink>>,
+}
+
+impl TestConnector {
+    /// Creates the connector, reloading `record_file` if it exists.
+    pub fn new(config: TestConnectorConfig) -> Self {
+        let mut network = Network::default();
+        if let Some(path) = &config.record_file {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                for line in text.lines() {
+                    match serde_json::from_str::<SentRecord>(line) {
+                        Ok(r) => {
+                            network.by_key.insert(r.key, r.remote_id.clone());
+                            network.sent.push(r);
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), error = %e, "Skipped a bad record line.")
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            config,
+            network: Arc::new(Mutex::new(network)),
+            sink: OnceLock::new(),
+        }
+    }
+
+    fn record(&self, record: &SentRecord) -> Result<(), SendError> {
+        let Some(path) = &self.config.record_file else {
+            return Ok(());
+        };
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            file.write_all(&line)?;
+            file.sync_data()
+        };
+        write().map_err(|e| SendError::Transient {
+            reason: format!("cannot write {}: {e}", path.display()),
+            retry_after: None,
+        })
+    }
+
+    fn control_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/inbound", post(inject))
+            .route("/sent", get(sent))
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .with_state(self)
+    }
+}
+
+#[derive(Deserialize)]
+struct Injected {
+    from: String,
+    text: String,
+    name: Option<String>,
+    id: Option<String>,
+    ts: Option<i64>,
+}
+
+async fn inject(
+    State(me): State<Arc<TestConnector>>,
+    Json(msg): Json<Injected>,
+) -> (StatusCode, Json<Value>) {
+    let contact = match me.resolve_identifier(&msg.from) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))),
+    };
+    let Some(sink) = me.sink.get() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "connector not running"})),
+        );
+    };
+    let remote_id = msg
+        .id
+        .unwrap_or_else(|| format!("in-{}", crate::store::now_ms()));
+    let inbound = Inbound {
+        remote_id: remote_id.clone(),
+        conversation: contact.clone(),
+        sender: contact,
+        sender_name: msg.name,
+        body: msg.text,
+        html: None,
+        timestamp_ms: msg.ts,
+        reply_to: None,
+    };
+    match sink.commit(NAME, inbound).await {
+        Ok(()) => (StatusCode::OK, Json(json!({"remote_id": remote_id}))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
+}
+
+async fn sent(State(me): State<Arc<TestConnector>>) -> Json<Vec<SentRecord>> {
+    let sent = me
+        .network
+        .lock()
+        .map(|n| n.sent.clone())
+        .unwrap_or_default();
+    Json(sent)
+}
+
+#[async_trait]
+impl Connector for TestConnector {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            formatted: false,
+            media: false,
+            max_body_bytes: Some(64 * 1024),
+        }
+    }
+
+    async fn run(&self, ctx: ConnectorCtx) -> Result<(), ConnectorError> {
+        let _ = self.sink.set(ctx.inbound.clone());
+        let listener = tokio::net::TcpListener::bind(self.config.control_bind)
+            .await
+            .map_err(|e| {
+                ConnectorError(format!(
+                    "connectors[type=test].control_bind {}: {e}",
+                    self.config.control_bind
+                ))
+            })?;
+        tracing::info!(address = %self.config.control_bind, "Test network control API listening.");
+        let me = Arc::new(Self {
+            config: self.config.clone(),
+            network: self.network.clone(),
+            sink: self.sink.clone(),
+        });
+        axum::serve(listener, me.control_router())
+            .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
+            .await
+            .map_err(|e| ConnectorError(format!("test network control API: {e}")))
+    }
+
+    async fn send(&self, message: &Outbound) -> Result<String, SendError> {
+        let to = message.conversation.clone();
+        let remote_id = {
+            let mut net = self.network.lock().map_err(|_| SendError::Permanent {
+                reason: "test network state poisoned".into(),
+            })?;
+            if let Some(existing) = net.by_key.get(&message.key) {
+                return Ok(existing.clone());
+            }
+            if to.starts_with("reject") {
+                return Err(SendError::Permanent {
+                    reason: format!("the test network refuses messages to {to}"),
+                });
+            }
+            if to.starts_with("flaky") {
+                let attempts = net.attempts.entry(message.key).or_insert(0);
+                *attempts += 1;
+                if *attempts <= 2 {
+                    return Err(SendError::Transient {
+                        reason: format!("{to} is unreachable for now"),
+                        retry_after: None,
+                    });
+                }
+            }
+            format!("out-{}", message.key)
+        };
+        let record = SentRecord {
+            key: message.key,
+            remote_id: remote_id.clone(),
+            to: to.clone(),
+            from: message.sender.user_id.clone(),
+            body: message.body.clone(),
+            event_id: message.event_id.clone(),
+        };
+        self.record(&record)?;
+        if let Ok(mut net) = self.network.lock() {
+            net.by_key.insert(record.key, remote_id.clone());
+            net.sent.push(record);
+        }
+        if self.config.echo {
+            if let Some(sink) = self.sink.get() {
+                let echo = Inbound {
+                    remote_id: format!("echo-{}", message.key),
+                    conversation: to.clone(),
+                    sender: to,
+                    sender_name: None,
+                    body: format!("echo: {}", message.body),
+                    html: None,
+                    timestamp_ms: None,
+                    reply_to: Some(remote_id.clone()),
+                };
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = sink.commit(NAME, echo).await {
+                        tracing::warn!(error = %e, "Echo reply not stored.");
+                    }
+                });
+            }
+        }
+        Ok(remote_id)
+    }
+
+    fn resolve_identifier(&self, input: &str) -> Result<String, String> {
+        let contact = input.trim().to_ascii_lowercase();
+        let valid = !contact.is_empty()
+            && contact.len() <= 64
+            && contact
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+@-".contains(&b));
+        if valid {
+            Ok(contact)
+        } else {
+            Err(format!(
+                "`{input}` is not a test contact: use 1–64 letters, digits or ._+@-"
+            ))
+        }
+    }
+
+    fn protocol(&self) -> Option<ThirdPartyProtocol> {
+        Some(ThirdPartyProtocol {
+            id: NAME.to_owned(),
+            user_field: "contact".to_owned(),
+            regexp: "[A-Za-z0-9._+@-]{1,64}".to_owned(),
+            placeholder: "alice".to_owned(),
+            description: "passerelle test network".to_owned(),
+        })
+    }
+
+    async fn probe(&self) -> Health {
+        match tokio::net::TcpListener::bind(self.config.control_bind).await {
+            Ok(_) => Health::Ok,
+            Err(e) => Health::Degraded(format!(
+                "control_bind {} is taken ({e}); fine if passerelle is running",
+                self.config.control_bind
+            )),
+        }
+    }
+
+    async fn health(&self) -> Health {
+        if self.sink.get().is_some() {
+            Health::Ok
+        } else {
+            Health::Down("not started".to_owned())
+        }
+    }
+}

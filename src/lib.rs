@@ -1,0 +1,12 @@
+//! passerelle: a Matrix application service that bridges Matrix rooms to email, XMPP and SMS.
+
+pub mod appservice;
+pub mod config;
+pub mod connector;
+pub mod connectors;
+pub mod doctor;
+pub mod ids;
+pub mod matrix;
+pub mod registration;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,184 @@
+//! Ghost registration and profiles, and portal rooms for conversations started remotely.
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, UserId};
+use serde_json::json;
+
+use super::Runtime;
+use crate::{
+    connectors::Entry,
+    matrix::{MatrixError, NewRoom, RetryKind},
+    store::{Ghost, Portal},
+};
+
+fn permanent(message: String) -> MatrixError {
+    MatrixError {
+        kind: RetryKind::Permanent,
+        status: None,
+        errcode: None,
+        message,
+    }
+}
+
+impl Runtime {
+    /// Registers the ghost of `remote_id` if needed and keeps its display name current.
+    pub async fn ensure_ghost(
+        &self,
+        entry: &Entry,
+        remote_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<OwnedUserId, MatrixError> {
+        let connector = entry.connector.name();
+        let user_id = entry
+            .template
+            .user_id(remote_id, self.server_name())
+            .map_err(|e| permanent(e.to_string()))?;
+        let user =
+            UserId::parse(user_id.as_str()).map_err(|e| permanent(format!("{user_id}: {e}")))?;
+        let known = self
+            .store
+            .ghost_by_user(&user_id)
+            .await
+            .map_err(|e| MatrixError {
+                kind: RetryKind::Network,
+                status: None,
+                errcode: None,
+                message: e.to_string(),
+            })?;
+        let wanted_name = display_name
+            .map(str::to_owned)
+            .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
+            .unwrap_or_else(|| format!("{remote_id} ({connector})"));
+        if let Some(g) = &known {
+            if g.registered && g.display_name.as_deref() == Some(wanted_name.as_str()) {
+                return Ok(user);
+            }
+        }
+        let localpart = entry.template.localpart(remote_id);
+        if !known.as_ref().is_some_and(|g| g.registered) {
+            self.matrix.register(&localpart).await?;
+            tracing::info!(user_id = %user, "Ghost registered.");
+        }
+        self.matrix.set_display_name(&user, &wanted_name).await?;
+        self.store
+            .upsert_ghost(&Ghost {
+                connector: connector.to_owned(),
+                remote_id: remote_id.to_owned(),
+                user_id: user_id.clone(),
+                display_name: Some(wanted_name),
+                registered: true,
+            })
+            .await
+            .map_err(|e| MatrixError {
+                kind: RetryKind::Network,
+                status: None,
+                errcode: None,
+                message: e.to_string(),
+            })?;
+        Ok(user)
+    }
+
+    /// Creates the portal room of a conversation started on the remote side, invites whoever
+    /// the connector's `inbound` routing names, and records the portal.
+    pub(super) async fn create_portal(
+        &self,
+        entry: &Entry,
+        conversation: &str,
+        ghost: &UserId,
+        name: &str,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        let connector = entry.connector.name();
+        let routing = entry.config.inbound();
+        let mut invite: Vec<OwnedUserId> = routing
+            .invite
+            .iter()
+            .filter_map(|u| UserId::parse(u.as_str()).ok())
+            .collect();
+        let inbox_room = match &routing.room {
+            Some(alias) => match RoomAliasId::parse(alias.as_str()) {
+                Ok(alias) => Some(self.shared_inbox_members(&alias, &mut invite).await?),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if invite.is_empty() {
+            tracing::warn!(
+                connector,
+                "No inbound routing configured: the new portal room has no Matrix member. Set connectors[].inbound.invite or .room."
+            );
+        }
+        let bridge_state = json!({
+            "bridgebot": self.bot.as_str(),
+            "creator": ghost.as_str(),
+            "protocol": {"id": connector, "displayname": connector},
+            "channel": {"id": conversation, "displayname": name},
+        });
+        let state_key = format!("fr.passerelle://{connector}/{conversation}");
+        let room = self
+            .matrix
+            .create_room(
+                Some(ghost),
+                NewRoom {
+                    name: Some(name.to_owned()),
+                    invite,
+                    is_direct: true,
+                    initial_state: vec![
+                        json!({"type": "m.bridge", "state_key": state_key, "content": bridge_state}),
+                        json!({"type": "uk.half-shot.bridge", "state_key": state_key, "content": bridge_state}),
+                    ],
+                },
+            )
+            .await?;
+        let portal = Portal {
+            connector: connector.to_owned(),
+            conversation: conversation.to_owned(),
+            room_id: room.to_string(),
+        };
+        if !self
+            .store
+            .insert_portal(&portal)
+            .await
+            .map_err(|e| permanent(e.to_string()))?
+        {
+            tracing::warn!(room_id = %room, "A portal for this conversation appeared meanwhile; using the new room anyway.");
+            self.store
+                .delete_portal_of(connector, conversation)
+                .await
+                .map_err(|e| permanent(e.to_string()))?;
+            self.store
+                .insert_portal(&portal)
+                .await
+                .map_err(|e| permanent(e.to_string()))?;
+        }
+        tracing::info!(room_id = %room, connector, "Portal room created for a new remote conversation.");
+        if let Some(inbox) = inbox_room {
+            let text =
+                format!("New conversation with {name} ({connector}): https://matrix.to/#/{room}");
+            let _ = self
+                .store
+                .enqueue(&[super::outbox::notice(inbox.as_str(), None, &text, None)])
+                .await;
+            self.wake.notify_one();
+        }
+        Ok(room)
+    }
+
+    /// Joins the shared inbox room and adds its members to `invite`.
+    async fn shared_inbox_members(
+        &self,
+        alias: &RoomAliasId,
+        invite: &mut Vec<OwnedUserId>,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        let room = self.matrix.resolve_alias(alias).await?;
+        self.matrix.join(&room, None).await?;
+        for member in self.matrix.joined_members(&room).await? {
+            let is_ours = member == self.bot
+                || self
+                    .registry
+                    .is_ghost_namespace(member.as_str(), self.server_name());
+            if !is_ours && !invite.contains(&member) {
+                invite.push(member);
+            }
+        }
+        Ok(room)
+    }
+}

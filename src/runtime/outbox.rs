@@ -1,0 +1,303 @@
+//! Delivering outbox rows: to the homeserver with a deterministic transaction id, or to a
+//! connector with the row id as idempotency key.
+
+use ruma::{RoomId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Runtime, queues::Outcome};
+use crate::{
+    connector::{Outbound, SendError, Sender},
+    store::{Direction, MessageMapping, NewOutbox, OutboxRow},
+};
+
+/// A queued send, as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Send {
+    /// An event into a Matrix room.
+    Matrix(MatrixEvent),
+    /// A message to a remote network.
+    Remote(RemoteMessage),
+}
+
+/// An event to send into a Matrix room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixEvent {
+    /// The ghost sending it; `None` for the bot.
+    pub sender: Option<String>,
+    /// Event type, e.g. `m.room.message`.
+    pub event_type: String,
+    /// Event content.
+    pub content: Value,
+    /// Original time (timestamp massaging), ms since the epoch.
+    pub ts: Option<i64>,
+    /// The remote message it bridges, to record in the message map.
+    pub remote: Option<RemoteRef>,
+}
+
+/// A remote message id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteRef {
+    /// Connector name.
+    pub connector: String,
+    /// Remote message id.
+    pub remote_id: String,
+}
+
+/// A message to deliver through a connector (an [`Outbound`] without its key, which is the
+/// outbox row id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteMessage {
+    /// The remote conversation.
+    pub conversation: String,
+    /// The Matrix event.
+    pub event_id: String,
+    /// Its author.
+    pub sender: Sender,
+    /// Plain text.
+    pub body: String,
+    /// Sanitised HTML.
+    pub html: Option<String>,
+    /// Matrix msgtype.
+    pub msgtype: String,
+    /// Remote id of the message replied to.
+    pub reply_to: Option<String>,
+    /// Remote id of the message this edits, if it is an edit.
+    pub edit_of: Option<String>,
+    /// The ghost of the conversation, who posts notices about this message.
+    pub ghost: String,
+}
+
+/// Builds an outbox row for a Matrix event.
+pub(super) fn to_matrix(room_id: &str, event: MatrixEvent) -> NewOutbox {
+    NewOutbox {
+        direction: Direction::Matrix,
+        connector: None,
+        room_id: room_id.to_owned(),
+        payload: serde_json::to_string(&Send::Matrix(event)).unwrap_or_default(),
+    }
+}
+
+/// Builds an outbox row for a remote message.
+pub(super) fn to_remote(room_id: &str, connector: &str, message: RemoteMessage) -> NewOutbox {
+    NewOutbox {
+        direction: Direction::Remote,
+        connector: Some(connector.to_owned()),
+        room_id: room_id.to_owned(),
+        payload: serde_json::to_string(&Send::Remote(message)).unwrap_or_default(),
+    }
+}
+
+/// An `m.notice` from `sender` (a ghost, or the bot if `None`), replying to `about` if given.
+pub(super) fn notice(
+    room_id: &str,
+    sender: Option<&str>,
+    text: &str,
+    about: Option<&str>,
+) -> NewOutbox {
+    let mut content = json!({"msgtype": "m.notice", "body": text});
+    if let Some(event_id) = about {
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});
+    }
+    to_matrix(
+        room_id,
+        MatrixEvent {
+            sender: sender.map(str::to_owned),
+            event_type: "m.room.message".into(),
+            content,
+            ts: None,
+            remote: None,
+        },
+    )
+}
+
+impl Runtime {
+    pub(super) async fn handle_send(&self, row: &OutboxRow) -> Outcome {
+        let send: Send = match serde_json::from_str(&row.payload) {
+            Ok(s) => s,
+            Err(e) => {
+                return Outcome::Failed {
+                    error: format!("unreadable outbox row: {e}"),
+                    sends: Vec::new(),
+                };
+            }
+        };
+        match send {
+            Send::Matrix(event) => self.send_to_matrix(row, event).await,
+            Send::Remote(message) => self.send_to_remote(row, message).await,
+        }
+    }
+
+    async fn send_to_matrix(&self, row: &OutboxRow, event: MatrixEvent) -> Outcome {
+        let Ok(room) = RoomId::parse(row.room_id.as_str()) else {
+            return Outcome::Failed {
+                error: format!("invalid room id {}", row.room_id),
+                sends: Vec::new(),
+            };
+        };
+        let sender = match event.sender.as_deref().map(UserId::parse) {
+            None => None,
+            Some(Ok(u)) => Some(u),
+            Some(Err(_)) => {
+                return Outcome::Failed {
+                    error: "invalid sender".into(),
+                    sends: Vec::new(),
+                };
+            }
+        };
+        let txn_id = format!("passerelle-{}", row.id);
+        let result = self
+            .matrix
+            .send(
+                &room,
+                sender.as_deref(),
+                &event.event_type,
+                &event.content,
+                &txn_id,
+                event.ts,
+            )
+            .await;
+        match result {
+            Ok(event_id) => {
+                let mapping = event.remote.map(|r| MessageMapping {
+                    connector: r.connector,
+                    remote_id: r.remote_id,
+                    room_id: row.room_id.clone(),
+                    event_id: event_id.clone(),
+                    sender: event.sender.clone().unwrap_or_else(|| self.bot.to_string()),
+                });
+                Outcome::Sent {
+                    result_id: event_id,
+                    mapping,
+                    sends: Vec::new(),
+                }
+            }
+            Err(e) if !e.kind.is_retryable() => {
+                // A ghost that left or was never joined: try to join once, then retry.
+                if let (Some(ghost), true) = (sender.as_deref(), e.is("M_FORBIDDEN")) {
+                    if row.attempts == 0 && self.matrix.join(&room, Some(ghost)).await.is_ok() {
+                        return Outcome::Retry {
+                            error: format!("{e}; rejoined the room"),
+                            retry_after: Some(std::time::Duration::ZERO),
+                        };
+                    }
+                }
+                let mut sends = Vec::new();
+                // Tell the room, unless the failing event was already the bot's notice.
+                if event.sender.is_some() {
+                    let what = event
+                        .content
+                        .get("body")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let text = format!(
+                        "⚠ A message from {} could not be posted in this room: {e}. Text: {}",
+                        event.sender.as_deref().unwrap_or("the bridge"),
+                        preview(what)
+                    );
+                    sends.push(notice(&row.room_id, None, &text, None));
+                }
+                Outcome::Failed {
+                    error: e.to_string(),
+                    sends,
+                }
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn send_to_remote(&self, row: &OutboxRow, message: RemoteMessage) -> Outcome {
+        let connector_name = row.connector.clone().unwrap_or_default();
+        let Some(entry) = self.registry.by_name(&connector_name) else {
+            let text =
+                format!("⚠ Not delivered: the {connector_name} connector is not enabled any more.");
+            return Outcome::Failed {
+                error: format!("connector {connector_name} is not configured"),
+                sends: vec![notice(
+                    &row.room_id,
+                    Some(&message.ghost),
+                    &text,
+                    Some(&message.event_id),
+                )],
+            };
+        };
+        let outbound = Outbound {
+            key: row.id,
+            conversation: message.conversation.clone(),
+            event_id: message.event_id.clone(),
+            sender: message.sender.clone(),
+            body: message.body.clone(),
+            html: message.html.clone(),
+            msgtype: message.msgtype.clone(),
+            reply_to: message.reply_to.clone(),
+        };
+        let result = match (&message.edit_of, entry.connector.edits()) {
+            (Some(target), Some(edits)) => edits.edit(target, &outbound).await,
+            _ => entry.connector.send(&outbound).await,
+        };
+        match result {
+            Ok(remote_id) => Outcome::Sent {
+                mapping: Some(MessageMapping {
+                    connector: connector_name,
+                    remote_id: remote_id.clone(),
+                    room_id: row.room_id.clone(),
+                    event_id: message.event_id.clone(),
+                    sender: message.sender.user_id.clone(),
+                }),
+                result_id: remote_id,
+                sends: Vec::new(),
+            },
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => Outcome::Retry {
+                error: reason,
+                retry_after,
+            },
+            Err(e @ (SendError::Permanent { .. } | SendError::Unsupported { .. })) => {
+                let text = format!(
+                    "⚠ Your message was not delivered to {}: {e}",
+                    message.conversation
+                );
+                Outcome::Failed {
+                    error: e.to_string(),
+                    sends: vec![notice(
+                        &row.room_id,
+                        Some(&message.ghost),
+                        &text,
+                        Some(&message.event_id),
+                    )],
+                }
+            }
+        }
+    }
+
+    /// The notice telling a room a send keeps failing.
+    pub(super) async fn still_trying_notice(
+        &self,
+        row: &OutboxRow,
+        error: &str,
+    ) -> Option<NewOutbox> {
+        match serde_json::from_str::<Send>(&row.payload).ok()? {
+            Send::Remote(m) => Some(notice(
+                &row.room_id,
+                Some(&m.ghost),
+                &format!(
+                    "⏳ Not delivered to {} yet ({error}); still trying.",
+                    m.conversation
+                ),
+                Some(&m.event_id),
+            )),
+            Send::Matrix(_) => None,
+        }
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut out: String = text.chars().take(80).collect();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}

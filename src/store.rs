@@ -1,0 +1,101 @@
+//! Durable state in SQLite (WAL): homeserver transactions, inbox, outbox, ghosts, portals and
+//! the message map. Queries use only SQL that PostgreSQL also runs.
+
+mod ghosts;
+mod inbox;
+mod messages;
+mod outbox;
+mod portals;
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use self::{
+    ghosts::Ghost,
+    inbox::{InboxRow, NewInboxEvent, RemoteInboxRow},
+    messages::MessageMapping,
+    outbox::{Direction, NewOutbox, OutboxRow},
+    portals::Portal,
+};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be opened, read or written.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A schema migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Row states shared by the inbox, remote inbox and outbox.
+pub mod state {
+    /// Waiting to be processed.
+    pub const PENDING: i64 = 0;
+    /// Processed; its effect is durable.
+    pub const DONE: i64 = 1;
+    /// Not processable (malformed, not ours); logged and left for inspection.
+    pub const SKIPPED: i64 = 2;
+    /// Failed permanently; the user was told.
+    pub const FAILED: i64 = 3;
+}
+
+/// Handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// True if the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// The pool, for tests and benchmarks.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("test.db"), 2)
+        .await
+        .expect("open store");
+    (dir, store)
+}
