@@ -22,6 +22,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+#[cfg(test)]
 pub(crate) use self::validate::is_localpart;
 pub use self::{
     secret::{PLACEHOLDER_PREFIX, Secret},
@@ -248,7 +249,7 @@ pub struct TestConnectorConfig {
     pub echo: bool,
     /// Append every sent message to this JSON-lines file (it survives restarts); none: memory only.
     #[serde(default)]
-    pub record_file: Option<PathBuf>,
+    pub record_path: Option<PathBuf>,
 }
 
 impl Config {

@@ -56,9 +56,12 @@ pub fn collect(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<Overr
     Ok(overrides)
 }
 
+/// Booleans, numbers and flow lists (`["@a:x", "@b:x"]`) keep their YAML type; anything
+/// else is a string, so a token that happens to look like YAML stays as written.
 fn parse_scalar(raw: &str) -> Value {
     match serde_norway::from_str::<Value>(raw) {
         Ok(v @ (Value::Bool(_) | Value::Number(_))) => v,
+        Ok(v @ Value::Sequence(_)) if raw.trim_start().starts_with('[') => v,
         _ => Value::String(raw.to_owned()),
     }
 }
@@ -135,14 +138,26 @@ mod tests {
             ("PASSERELLE_HOMESERVER__URL", "http://hs:8008"),
             ("PASSERELLE_APPSERVICE__RECEIVE_EPHEMERAL", "false"),
             ("PASSERELLE_CONFIG", "ignored"),
+            (
+                "PASSERELLE_CONNECTORS__0__INBOUND__INVITE",
+                "[\"@a:x\", \"@b:x\"]",
+            ),
+            ("PASSERELLE_APPSERVICE__HS_TOKEN", "- not: a list"),
             ("HOME", "/root"),
         ]))
         .expect("valid overrides");
-        assert_eq!(o.len(), 2);
-        assert_eq!(o[0].path, ["appservice", "receive_ephemeral"]);
-        assert_eq!(o[0].value, Value::Bool(false));
-        assert_eq!(o[1].path, ["homeserver", "url"]);
-        assert_eq!(o[1].value, Value::String("http://hs:8008".into()));
+        assert_eq!(o.len(), 4);
+        assert_eq!(o[0].path, ["appservice", "hs_token"]);
+        assert_eq!(o[0].value, Value::String("- not: a list".into()));
+        assert_eq!(o[1].path, ["appservice", "receive_ephemeral"]);
+        assert_eq!(o[1].value, Value::Bool(false));
+        assert_eq!(o[2].path, ["connectors", "0", "inbound", "invite"]);
+        assert_eq!(
+            o[2].value,
+            serde_norway::from_str::<Value>("[\"@a:x\", \"@b:x\"]").expect("yaml")
+        );
+        assert_eq!(o[3].path, ["homeserver", "url"]);
+        assert_eq!(o[3].value, Value::String("http://hs:8008".into()));
     }
 
     #[test]

@@ -103,13 +103,13 @@ impl Config {
                     ));
                 }
             }
-            if let Some(room) = &connector.inbound().room {
-                if ruma::RoomAliasId::parse(room.as_str()).is_err() {
-                    problems.push(problem(
-                        format!("connectors.{i}.inbound.room"),
-                        format!("`{room}` is not a room alias like #inbox:example.org"),
-                    ));
-                }
+            if let Some(room) = &connector.inbound().room
+                && ruma::RoomAliasId::parse(room.as_str()).is_err()
+            {
+                problems.push(problem(
+                    format!("connectors.{i}.inbound.room"),
+                    format!("`{room}` is not a room alias like #inbox:example.org"),
+                ));
             }
         }
         problems

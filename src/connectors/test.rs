@@ -2,7 +2,7 @@
 //!
 //! It is what the integration tests and the local demo talk to. Contacts are plain names
 //! (`alice`, `bob@test`). A message sent to a contact is recorded (in memory and, if
-//! `record_file` is set, appended to a JSON-lines file that survives restarts, so a resend
+//! `record_path` is set, appended to a JSON-lines file that survives restarts, so a resend
 //! after a crash is recognised and not recorded twice). A loopback control API lets a test
 //! play the remote side:
 //!
@@ -72,20 +72,20 @@ pub struct TestConnector {
 }
 
 impl TestConnector {
-    /// Creates the connector, reloading `record_file` if it exists.
+    /// Creates the connector, reloading `record_path` if it exists.
     pub fn new(config: TestConnectorConfig) -> Self {
         let mut network = Network::default();
-        if let Some(path) = &config.record_file {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                for line in text.lines() {
-                    match serde_json::from_str::<SentRecord>(line) {
-                        Ok(r) => {
-                            network.by_key.insert(r.key, r.remote_id.clone());
-                            network.sent.push(r);
-                        }
-                        Err(e) => {
-                            tracing::warn!(file = %path.display(), error = %e, "Skipped a bad record line.")
-                        }
+        if let Some(path) = &config.record_path
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            for line in text.lines() {
+                match serde_json::from_str::<SentRecord>(line) {
+                    Ok(r) => {
+                        network.by_key.insert(r.key, r.remote_id.clone());
+                        network.sent.push(r);
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "Skipped a bad record line.")
                     }
                 }
             }
@@ -98,7 +98,7 @@ impl TestConnector {
     }
 
     fn record(&self, record: &SentRecord) -> Result<(), SendError> {
-        let Some(path) = &self.config.record_file else {
+        let Some(path) = &self.config.record_path else {
             return Ok(());
         };
         let write = || -> std::io::Result<()> {
@@ -255,25 +255,25 @@ impl Connector for TestConnector {
             net.by_key.insert(record.key, remote_id.clone());
             net.sent.push(record);
         }
-        if self.config.echo {
-            if let Some(sink) = self.sink.get() {
-                let echo = Inbound {
-                    remote_id: format!("echo-{}", message.key),
-                    conversation: to.clone(),
-                    sender: to,
-                    sender_name: None,
-                    body: format!("echo: {}", message.body),
-                    html: None,
-                    timestamp_ms: None,
-                    reply_to: Some(remote_id.clone()),
-                };
-                let sink = sink.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = sink.commit(NAME, echo).await {
-                        tracing::warn!(error = %e, "Echo reply not stored.");
-                    }
-                });
-            }
+        if self.config.echo
+            && let Some(sink) = self.sink.get()
+        {
+            let echo = Inbound {
+                remote_id: format!("echo-{}", message.key),
+                conversation: to.clone(),
+                sender: to,
+                sender_name: None,
+                body: format!("echo: {}", message.body),
+                html: None,
+                timestamp_ms: None,
+                reply_to: Some(remote_id.clone()),
+            };
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sink.commit(NAME, echo).await {
+                    tracing::warn!(error = %e, "Echo reply not stored.");
+                }
+            });
         }
         Ok(remote_id)
     }

@@ -149,20 +149,19 @@ impl Runtime {
             }
             MembershipState::Leave | MembershipState::Ban => {
                 // A ghost removed from its portal: the room no longer bridges that contact.
-                if self.registry.by_ghost(target, self.server_name()).is_some() {
-                    if let Ok(Some(portal)) = self.store.portal_by_room(room.as_str()).await {
-                        let ghost_of_portal =
-                            self.registry.by_name(&portal.connector).and_then(|e| {
-                                e.template
-                                    .user_id(&portal.conversation, self.server_name())
-                                    .ok()
-                            });
-                        if ghost_of_portal.as_deref() == Some(target) {
-                            return match self.store.delete_portal(room.as_str()).await {
-                                Ok(()) => Outcome::Done(Vec::new()),
-                                Err(e) => e.into(),
-                            };
-                        }
+                if self.registry.by_ghost(target, self.server_name()).is_some()
+                    && let Ok(Some(portal)) = self.store.portal_by_room(room.as_str()).await
+                {
+                    let ghost_of_portal = self.registry.by_name(&portal.connector).and_then(|e| {
+                        e.template
+                            .user_id(&portal.conversation, self.server_name())
+                            .ok()
+                    });
+                    if ghost_of_portal.as_deref() == Some(target) {
+                        return match self.store.delete_portal(room.as_str()).await {
+                            Ok(()) => Outcome::Done(Vec::new()),
+                            Err(e) => e.into(),
+                        };
                     }
                 }
                 Outcome::Skipped("membership change not relevant".into())
@@ -250,10 +249,10 @@ impl Runtime {
                     .store
                     .message_by_event(in_reply_to.event_id.as_str())
                     .await
+                    && m.room_id == event.room_id
+                    && m.connector == portal.connector
                 {
-                    if m.room_id == event.room_id && m.connector == portal.connector {
-                        reply_to = Some(m.remote_id);
-                    }
+                    reply_to = Some(m.remote_id);
                 }
                 body = strip_reply_fallback(&body);
             }
@@ -262,19 +261,17 @@ impl Runtime {
                     .store
                     .message_by_event(replacement.event_id.as_str())
                     .await
+                    && m.room_id == event.room_id
                 {
-                    if m.room_id == event.room_id {
-                        edit_of = Some(m.remote_id);
-                    }
+                    edit_of = Some(m.remote_id);
                 }
-                if entry.connector.edits().is_some() {
-                    if let Some(new_body) = event
+                if entry.connector.edits().is_some()
+                    && let Some(new_body) = event
                         .content
                         .pointer("/m.new_content/body")
                         .and_then(Value::as_str)
-                    {
-                        body = new_body.to_owned();
-                    }
+                {
+                    body = new_body.to_owned();
                 }
             }
             _ => {}

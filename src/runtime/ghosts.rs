@@ -48,10 +48,11 @@ impl Runtime {
             .map(str::to_owned)
             .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
             .unwrap_or_else(|| format!("{remote_id} ({connector})"));
-        if let Some(g) = &known {
-            if g.registered && g.display_name.as_deref() == Some(wanted_name.as_str()) {
-                return Ok(user);
-            }
+        if let Some(g) = &known
+            && g.registered
+            && g.display_name.as_deref() == Some(wanted_name.as_str())
+        {
+            return Ok(user);
         }
         let localpart = entry.template.localpart(remote_id);
         if !known.as_ref().is_some_and(|g| g.registered) {

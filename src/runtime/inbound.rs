@@ -92,12 +92,11 @@ impl Runtime {
             content["format"] = json!("org.matrix.custom.html");
             content["formatted_body"] = json!(html);
         }
-        if let Some(target) = &message.reply_to {
-            if let Ok(Some(m)) = self.store.message_by_remote(&row.connector, target).await {
-                if m.room_id == room {
-                    content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": m.event_id}});
-                }
-            }
+        if let Some(target) = &message.reply_to
+            && let Ok(Some(m)) = self.store.message_by_remote(&row.connector, target).await
+            && m.room_id == room
+        {
+            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": m.event_id}});
         }
         let event = MatrixEvent {
             sender: Some(ghost.to_string()),

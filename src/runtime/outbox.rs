@@ -175,13 +175,14 @@ impl Runtime {
             }
             Err(e) if !e.kind.is_retryable() => {
                 // A ghost that left or was never joined: try to join once, then retry.
-                if let (Some(ghost), true) = (sender.as_deref(), e.is("M_FORBIDDEN")) {
-                    if row.attempts == 0 && self.matrix.join(&room, Some(ghost)).await.is_ok() {
-                        return Outcome::Retry {
-                            error: format!("{e}; rejoined the room"),
-                            retry_after: Some(std::time::Duration::ZERO),
-                        };
-                    }
+                if let (Some(ghost), true) = (sender.as_deref(), e.is("M_FORBIDDEN"))
+                    && row.attempts == 0
+                    && self.matrix.join(&room, Some(ghost)).await.is_ok()
+                {
+                    return Outcome::Retry {
+                        error: format!("{e}; rejoined the room"),
+                        retry_after: Some(std::time::Duration::ZERO),
+                    };
                 }
                 let mut sends = Vec::new();
                 // Tell the room, unless the failing event was already the bot's notice.

@@ -23,10 +23,10 @@ impl Permissions {
         if let Some(level) = self.table.get(user_id) {
             return *level;
         }
-        if let Some((_, server)) = split_user_id(user_id) {
-            if let Some(level) = self.table.get(server) {
-                return *level;
-            }
+        if let Some((_, server)) = split_user_id(user_id)
+            && let Some(level) = self.table.get(server)
+        {
+            return *level;
         }
         self.table
             .get("*")

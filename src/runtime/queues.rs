@@ -243,10 +243,10 @@ impl Runtime {
                     self.store
                         .outbox_retry_later(row.id, attempts, next, &error)
                         .await?;
-                    if attempts == STILL_TRYING_AFTER {
-                        if let Some(notice) = self.still_trying_notice(row, &error).await {
-                            self.store.enqueue(&[notice]).await?;
-                        }
+                    if attempts == STILL_TRYING_AFTER
+                        && let Some(notice) = self.still_trying_notice(row, &error).await
+                    {
+                        self.store.enqueue(&[notice]).await?;
                     }
                 }
                 Ok(Some(delay))

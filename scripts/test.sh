@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, then integration tests against a real Synapse and the real
+# passerelle binary. Installs Synapse (PyPI) into target/peers on first use.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+
+scripts/peers/install-peers.sh synapse
+cargo build --locked --bins --tests
+
+# A configuration for the tests; generate-registration fills in fresh tokens.
+it=$repo/target/it
+rm -rf "$it" && mkdir -p "$it"
+cat >"$it/config.yaml" <<YAML
+homeserver:
+  url: "http://127.0.0.1:8008"
+  server_name: "localhost"
+  max_backoff: "10s"
+appservice:
+  id: "passerelle-it"
+  bind: "127.0.0.1:29333"
+  url: "http://127.0.0.1:29333"
+  as_token: "CHANGE_ME"
+  hs_token: "CHANGE_ME"
+  bot_localpart: "passerelle"
+permissions:
+  "localhost": "user"
+  "@blocked:localhost": "block"
+connectors:
+  - type: "test"
+    ghost_template: "_test_{id}"
+    control_bind: "127.0.0.1:29555"
+    echo: true
+YAML
+target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
+
+export SYNAPSE_APPSERVICE_FILES=$it/registration.yaml
+export PASSERELLE_IT_CONFIG=$it/config.yaml
+trap 'scripts/peers/stop-peers.sh' EXIT
+scripts/peers/stop-peers.sh synapse >/dev/null 2>&1 || true
+scripts/peers/start-synapse.sh
+
+cargo test --locked "$@"

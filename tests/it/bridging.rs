@@ -1,0 +1,207 @@
+//! Staff talk to a remote contact through a ghost, both ways, through a real Synapse.
+
+use std::time::Duration;
+
+use crate::harness::{Passerelle, User, bodies_from, ghost, serial, wait_for};
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn invite_a_ghost_then_talk_both_ways() {
+    let _serial = serial();
+    let p = Passerelle::start("bridging", &[]);
+    p.wait_ready(T);
+    let staff = User::register("staff");
+    let alice = ghost("alice");
+    let room = staff.create_room(&[&alice], true);
+
+    // The invitation registers the ghost, which joins and gets a display name.
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&alice).then_some(())
+    });
+    assert_eq!(staff.display_name(&alice).as_deref(), Some("alice (test)"));
+
+    // Matrix → remote.
+    let event_id = staff.send_text(&room, "Bonjour Alice");
+    let sent = wait_for("the message to reach the test network", T, || {
+        let sent = p.sent();
+        (!sent.is_empty()).then_some(sent)
+    });
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], "alice");
+    assert_eq!(sent[0]["body"], "Bonjour Alice");
+    assert_eq!(sent[0]["event_id"], event_id.as_str());
+    assert_eq!(sent[0]["from"], staff.user_id.as_str());
+
+    // Remote → Matrix, into the same room, with the original timestamp.
+    p.inject("alice", "Bonjour, merci !", "remote-1");
+    let messages = wait_for("the reply in the room", T, || {
+        let m = staff.messages(&room);
+        bodies_from(&m, &alice)
+            .contains(&"Bonjour, merci !".to_owned())
+            .then_some(m)
+    });
+    // The echo connector also answered the first message; neither reply is sent back out.
+    assert!(
+        bodies_from(&messages, &alice)
+            .iter()
+            .all(|b| b == "Bonjour, merci !" || b == "echo: Bonjour Alice")
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.sent().len(),
+        1,
+        "a ghost's message was bridged back out (echo)"
+    );
+}
+
+#[test]
+fn a_new_remote_contact_opens_a_room_for_the_routed_users() {
+    let _serial = serial();
+    let staff = User::register("inbox");
+    let invite = format!("[\"{}\"]", staff.user_id);
+    let p = Passerelle::start(
+        "inbound",
+        &[("PASSERELLE_CONNECTORS__0__INBOUND__INVITE", &invite)],
+    );
+    p.wait_ready(T);
+    p.inject("carol", "Hello, is anyone there?", "carol-1");
+    let room = wait_for("an invitation to a new portal room", T, || {
+        staff.invites().into_iter().next()
+    });
+    staff.join(&room);
+    let carol = ghost("carol");
+    let messages = wait_for("carol's message", T, || {
+        let m = staff.messages(&room);
+        (!bodies_from(&m, &carol).is_empty()).then_some(m)
+    });
+    assert_eq!(bodies_from(&messages, &carol), ["Hello, is anyone there?"]);
+    assert_eq!(
+        staff.display_name(&carol).as_deref(),
+        Some("carol (remote)")
+    );
+
+    // The answer goes back to carol.
+    staff.send_text(&room, "Yes, how can I help?");
+    let sent = wait_for("the answer", T, || {
+        let s = p.sent();
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(sent[0]["to"], "carol");
+    assert_eq!(sent[0]["body"], "Yes, how can I help?");
+}
+
+#[test]
+fn a_permanent_send_failure_is_shown_in_the_room() {
+    let _serial = serial();
+    let p = Passerelle::start("reject", &[]);
+    p.wait_ready(T);
+    let staff = User::register("rejecter");
+    let contact = ghost("reject-bob");
+    let room = staff.create_room(&[&contact], true);
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&contact).then_some(())
+    });
+    let event_id = staff.send_text(&room, "This will bounce");
+    let notice = wait_for("a failure notice", T, || {
+        staff
+            .messages(&room)
+            .into_iter()
+            .find(|m| m["content"]["msgtype"] == "m.notice")
+    });
+    let body = notice["content"]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("not delivered") && body.contains("refuses"),
+        "{body}"
+    );
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        event_id.as_str()
+    );
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn temporary_failures_are_retried_until_delivered() {
+    let _serial = serial();
+    let p = Passerelle::start("flaky", &[]);
+    p.wait_ready(T);
+    let staff = User::register("retrier");
+    let contact = ghost("flaky-dan");
+    let room = staff.create_room(&[&contact], true);
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&contact).then_some(())
+    });
+    staff.send_text(&room, "first");
+    staff.send_text(&room, "second");
+    let sent = wait_for("both messages, after the retries", T, || {
+        let s = p.sent();
+        (s.len() == 2).then_some(s)
+    });
+    assert_eq!(sent[0]["body"], "first");
+    assert_eq!(sent[1]["body"], "second");
+}
+
+#[test]
+fn the_bot_answers_help_in_a_direct_chat() {
+    let _serial = serial();
+    let p = Passerelle::start("help", &[]);
+    p.wait_ready(T);
+    let staff = User::register("helper");
+    let bot = crate::harness::base_config().bot_user_id();
+    let dm = staff.create_room(&[&bot], true);
+    wait_for("the bot to join", T, || {
+        staff.members(&dm).contains(&bot).then_some(())
+    });
+    staff.send_text(&dm, "help");
+    let answer = wait_for("the help text", T, || {
+        staff
+            .messages(&dm)
+            .into_iter()
+            .find(|m| m["sender"] == bot.as_str())
+    });
+    let text = answer["content"]["body"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("invite") && text.contains("@_test_alice:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn blocked_users_are_not_bridged_and_told_once() {
+    let _serial = serial();
+    let p = Passerelle::start("blocked", &[]);
+    p.wait_ready(T);
+    let staff = User::register("host");
+    // The base configuration blocks this user by name.
+    let outsider = User::register_or_login("blocked");
+    let contact = ghost("erin");
+    let room = staff.create_room(&[&contact, &outsider.user_id], false);
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&contact).then_some(())
+    });
+    outsider.join(&room);
+    outsider.send_text(&room, "one");
+    outsider.send_text(&room, "two");
+    staff.send_text(&room, "from staff");
+    wait_for("the staff message", T, || {
+        (p.sent().len() == 1).then_some(())
+    });
+    let notices: Vec<_> = wait_for("the notice", T, || {
+        let n: Vec<_> = staff
+            .messages(&room)
+            .into_iter()
+            .filter(|m| m["content"]["msgtype"] == "m.notice")
+            .collect();
+        (!n.is_empty()).then_some(n)
+    });
+    assert_eq!(notices.len(), 1, "told more than once: {notices:?}");
+    let body = notices[0]["content"]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains(&outsider.user_id) && body.contains("not allowed"),
+        "{body}"
+    );
+    let sent = p.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["body"], "from staff");
+}

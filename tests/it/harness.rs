@@ -1,0 +1,458 @@
+//! Test fixtures: the passerelle process, a Matrix user, and the test network's control API.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use passerelle::config::Config;
+use serde_json::{Value, json};
+
+/// Tests share the appservice port: one passerelle at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the lock that serialises tests, surviving a panicked test.
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The base configuration written by `scripts/test.sh`.
+pub(crate) fn base_config_path() -> PathBuf {
+    let path = std::env::var("PASSERELLE_IT_CONFIG").unwrap_or_else(|_| {
+        panic!("PASSERELLE_IT_CONFIG is not set: run the integration tests with scripts/test.sh, which starts Synapse")
+    });
+    PathBuf::from(path)
+}
+
+/// The base configuration, parsed.
+pub(crate) fn base_config() -> Config {
+    Config::load(&base_config_path()).expect("the base config written by scripts/test.sh loads")
+}
+
+/// Where the repository's scripts are.
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A blocking HTTP client for the tests.
+pub(crate) fn http() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub(crate) fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running passerelle, killed when dropped.
+pub(crate) struct Passerelle {
+    child: Option<Child>,
+    /// Its working directory (database, record file, log).
+    pub(crate) dir: PathBuf,
+    /// Extra environment given at start, reused on restart.
+    env: Vec<(String, String)>,
+    /// The configuration file.
+    pub(crate) config_path: PathBuf,
+}
+
+impl Passerelle {
+    /// Starts passerelle with the base config, a fresh database in `target/it/<name>`, and
+    /// `env` as extra environment overrides. Waits for `/health`.
+    pub(crate) fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let dir = repo().join("target/it").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let mut all_env: Vec<(String, String)> = vec![
+            (
+                "PASSERELLE_DATABASE__PATH".into(),
+                dir.join("passerelle.db").display().to_string(),
+            ),
+            (
+                "PASSERELLE_CONNECTORS__0__RECORD_PATH".into(),
+                dir.join("sent.jsonl").display().to_string(),
+            ),
+        ];
+        all_env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut p = Self {
+            child: None,
+            dir,
+            env: all_env,
+            config_path: base_config_path(),
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("passerelle.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["run", "-c"])
+            .arg(&self.config_path)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PASSERELLE_LOG", "passerelle=debug,info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.try_clone().expect("log"))
+            .spawn()
+            .expect("spawn passerelle");
+        self.child = Some(child);
+        let url = format!("{}/health", self.url());
+        wait_for("passerelle /health", Duration::from_secs(30), || {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("passerelle exited early ({status}); log:\n{}", self.log());
+            }
+            http()
+                .get(&url)
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+        });
+    }
+
+    /// The appservice base URL.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", base_config().appservice.bind)
+    }
+
+    /// Waits until passerelle reached the homeserver (`/ready`).
+    pub(crate) fn wait_ready(&self, timeout: Duration) {
+        let url = format!("{}/ready", self.url());
+        wait_for("passerelle /ready", timeout, || {
+            http()
+                .get(&url)
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+        });
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same database.
+    pub(crate) fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status success.
+    pub(crate) fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let pid = c.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = c.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("passerelle.log")).unwrap_or_default()
+    }
+
+    /// Messages the test network recorded (durable across restarts).
+    pub(crate) fn sent(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("sent.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Plays a remote contact sending a message.
+    pub(crate) fn inject(&self, from: &str, text: &str, id: &str) {
+        let control = format!("http://{}", control_bind());
+        let resp = http()
+            .post(format!("{control}/inbound"))
+            .json(
+                &json!({"from": from, "text": text, "id": id, "name": format!("{from} (remote)")}),
+            )
+            .send()
+            .expect("control API reachable");
+        assert!(
+            resp.status().is_success(),
+            "inject failed: {}",
+            resp.text().unwrap_or_default()
+        );
+    }
+
+    /// A raw request to the appservice API with the hs_token.
+    pub(crate) fn put_transaction(
+        &self,
+        txn_id: &str,
+        body: &Value,
+    ) -> reqwest::blocking::Response {
+        let token = base_config().appservice.hs_token.expose().to_owned();
+        http()
+            .put(format!(
+                "{}/_matrix/app/v1/transactions/{txn_id}",
+                self.url()
+            ))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .expect("appservice reachable")
+    }
+}
+
+impl Drop for Passerelle {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The test connector's control address.
+pub(crate) fn control_bind() -> String {
+    match base_config().connectors.first() {
+        Some(passerelle::config::ConnectorConfig::Test(t)) => t.control_bind.to_string(),
+        _ => panic!("the base config must have a test connector first"),
+    }
+}
+
+/// A real Matrix user on Synapse.
+pub(crate) struct User {
+    /// Full user id.
+    pub(crate) user_id: String,
+    token: String,
+    hs: String,
+}
+
+impl User {
+    /// Registers a fresh user (open registration on the test homeserver).
+    pub(crate) fn register(prefix: &str) -> Self {
+        let config = base_config();
+        let hs = config
+            .homeserver
+            .url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let username = format!("{prefix}{}", std::process::id() as u64 * 1000 + unique());
+        let resp: Value = http()
+            .post(format!("{hs}/_matrix/client/v3/register"))
+            .json(&json!({"username": username, "password": "pw-pw-pw", "auth": {"type": "m.login.dummy"}}))
+            .send()
+            .expect("synapse reachable")
+            .json()
+            .expect("json");
+        let token = resp["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("register failed: {resp}"))
+            .to_owned();
+        Self {
+            user_id: resp["user_id"].as_str().expect("user_id").to_owned(),
+            token,
+            hs,
+        }
+    }
+
+    /// Registers `username`, or logs in if an earlier test already registered it.
+    pub(crate) fn register_or_login(username: &str) -> Self {
+        let config = base_config();
+        let hs = config
+            .homeserver
+            .url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let reg: Value = http()
+            .post(format!("{hs}/_matrix/client/v3/register"))
+            .json(&json!({"username": username, "password": "pw-pw-pw", "auth": {"type": "m.login.dummy"}}))
+            .send()
+            .expect("synapse reachable")
+            .json()
+            .expect("json");
+        let resp = if reg.get("access_token").is_some() {
+            reg
+        } else {
+            http()
+                .post(format!("{hs}/_matrix/client/v3/login"))
+                .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": username}, "password": "pw-pw-pw"}))
+                .send()
+                .expect("synapse reachable")
+                .json()
+                .expect("json")
+        };
+        let token = resp["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {resp}"))
+            .to_owned();
+        Self {
+            user_id: resp["user_id"].as_str().expect("user_id").to_owned(),
+            token,
+            hs,
+        }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        http()
+            .get(format!("{}{path}", self.hs))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("get")
+            .json()
+            .expect("json")
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Value {
+        http()
+            .post(format!("{}{path}", self.hs))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .expect("post")
+            .json()
+            .expect("json")
+    }
+
+    /// Creates a private room inviting `invite`; returns its id.
+    pub(crate) fn create_room(&self, invite: &[&str], is_direct: bool) -> String {
+        let resp = self.post(
+            "/_matrix/client/v3/createRoom",
+            &json!({"invite": invite, "is_direct": is_direct, "preset": "private_chat"}),
+        );
+        resp["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createRoom failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Joins a room.
+    pub(crate) fn join(&self, room: &str) {
+        let resp = self.post(
+            &format!("/_matrix/client/v3/join/{}", enc(room)),
+            &json!({}),
+        );
+        assert!(resp.get("room_id").is_some(), "join failed: {resp}");
+    }
+
+    /// Sends a text message; returns the event id.
+    pub(crate) fn send_text(&self, room: &str, text: &str) -> String {
+        let txn = format!("t{}", unique());
+        let resp: Value = http()
+            .put(format!(
+                "{}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+                self.hs,
+                enc(room)
+            ))
+            .bearer_auth(&self.token)
+            .json(&json!({"msgtype": "m.text", "body": text}))
+            .send()
+            .expect("send")
+            .json()
+            .expect("json");
+        resp["event_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("send failed: {resp}"))
+            .to_owned()
+    }
+
+    /// The room's joined members.
+    pub(crate) fn members(&self, room: &str) -> Vec<String> {
+        let resp = self.get(&format!(
+            "/_matrix/client/v3/rooms/{}/joined_members",
+            enc(room)
+        ));
+        resp["joined"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The room's message events, oldest first.
+    pub(crate) fn messages(&self, room: &str) -> Vec<Value> {
+        let resp = self.get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
+            enc(room)
+        ));
+        let mut events: Vec<Value> = resp["chunk"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// Rooms the user is invited to.
+    pub(crate) fn invites(&self) -> Vec<String> {
+        let resp = self.get("/_matrix/client/v3/sync?timeout=0");
+        resp["rooms"]["invite"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A user's display name, as anyone sees it.
+    pub(crate) fn display_name(&self, user: &str) -> Option<String> {
+        let resp = self.get(&format!("/_matrix/client/v3/profile/{}", enc(user)));
+        resp["displayname"].as_str().map(str::to_owned)
+    }
+}
+
+/// Percent-encodes a path segment.
+pub(crate) fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A number unique within this test process.
+pub(crate) fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The ghost user id of a test contact.
+pub(crate) fn ghost(contact: &str) -> String {
+    format!("@_test_{contact}:{}", base_config().homeserver.server_name)
+}
+
+/// The body texts of a room's messages sent by `sender`.
+pub(crate) fn bodies_from(messages: &[Value], sender: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["sender"] == sender)
+        .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}

@@ -1,0 +1,13 @@
+//! Integration tests against a real Synapse and the real `passerelle` binary.
+//!
+//! `scripts/test.sh` installs and starts Synapse with a registration made by
+//! `passerelle generate-registration`, then runs these tests with `PASSERELLE_IT_CONFIG`
+//! pointing at that configuration. Each test starts its own passerelle (one at a time: they
+//! share the appservice port the registration names) with its own database.
+
+mod harness;
+
+mod appservice_api;
+mod bridging;
+mod durability;
+mod startup;
