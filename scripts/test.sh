@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 
+# The tests' own peers directory and ports, so a running demo (scripts/demo.sh) is left alone;
+# Synapse's virtualenv is shared.
+export SYNAPSE_VENV=${SYNAPSE_VENV:-$repo/target/peers/venv}
+export PEERS_DIR=$repo/target/peers-it
+export SYNAPSE_PORT=8018
 scripts/peers/install-peers.sh synapse
 cargo build --locked --bins --tests
 
@@ -13,13 +18,13 @@ it=$repo/target/it
 rm -rf "$it" && mkdir -p "$it"
 cat >"$it/config.yaml" <<YAML
 homeserver:
-  url: "http://127.0.0.1:8008"
+  url: "http://127.0.0.1:8018"
   server_name: "localhost"
   max_backoff: "10s"
 appservice:
   id: "passerelle-it"
-  bind: "127.0.0.1:29333"
-  url: "http://127.0.0.1:29333"
+  bind: "127.0.0.1:29343"
+  url: "http://127.0.0.1:29343"
   as_token: "CHANGE_ME"
   hs_token: "CHANGE_ME"
   bot_localpart: "passerelle"
@@ -29,7 +34,7 @@ permissions:
 connectors:
   - type: "test"
     ghost_template: "_test_{id}"
-    control_bind: "127.0.0.1:29555"
+    control_bind: "127.0.0.1:29565"
     echo: true
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"

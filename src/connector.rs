@@ -70,6 +70,30 @@ pub trait Connector: Send + Sync + 'static {
     fn receipts(&self) -> Option<&dyn Receipts> {
         None
     }
+
+    /// Files and images, if the network supports them.
+    fn media(&self) -> Option<&dyn Media> {
+        None
+    }
+}
+
+/// Sending files.
+#[async_trait]
+pub trait Media: Send + Sync {
+    /// Delivers `file` with `message.body` as its caption; returns the remote message id.
+    /// Same idempotency rule as [`Connector::send`].
+    async fn send_media(&self, message: &Outbound, file: &Attachment) -> Result<String, SendError>;
+}
+
+/// A file downloaded from Matrix, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name shown to the recipient.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes (already checked against the size limits).
+    pub data: Vec<u8>,
 }
 
 /// Editing a message already sent.

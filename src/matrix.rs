@@ -6,7 +6,7 @@ mod retry;
 use std::{borrow::Cow, collections::BTreeSet, fmt, time::Duration};
 
 use ruma::{
-    OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId,
+    EventId, MxcUri, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId,
     api::{
         AppserviceUserIdentity, IncomingResponseExt, MatrixVersion, OutgoingRequest,
         OutgoingRequestAppserviceExt, OutgoingRequestExt, SupportedVersions,
@@ -15,11 +15,15 @@ use ruma::{
             account::{register, whoami},
             alias::get_alias,
             appservice::request_ping,
+            authenticated_media::get_content,
             discovery::get_supported_versions,
+            media::create_content,
             membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
             message::send_message_event,
             profile::{ProfileFieldValue, set_profile_field},
+            receipt::create_receipt,
             room::create_room,
+            typing::create_typing_event,
         },
         path_builder::{PathBuilder, SinglePath, VersionHistory},
     },
@@ -69,12 +73,7 @@ impl MatrixError {
     }
 
     fn bug(message: impl Into<String>) -> Self {
-        Self {
-            kind: RetryKind::Permanent,
-            status: None,
-            errcode: None,
-            message: message.into(),
-        }
+        permanent_error(message)
     }
 
     /// True if the homeserver answered with this errcode.
@@ -128,6 +127,7 @@ pub struct MatrixClient {
     appservice_id: String,
     server_name: String,
     versions: SupportedVersions,
+    max_media: usize,
 }
 
 impl fmt::Debug for MatrixClient {
@@ -178,6 +178,8 @@ impl MatrixClient {
             appservice_id: config.appservice.id.clone(),
             server_name: config.homeserver.server_name.clone(),
             versions,
+            max_media: usize::try_from(config.homeserver.max_media_size.as_u64())
+                .unwrap_or(usize::MAX),
         })
     }
 
@@ -197,6 +199,21 @@ impl MatrixClient {
         R::PathBuilder: PathInput,
         for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
     {
+        self.call_capped(request, user, MAX_JSON_RESPONSE).await
+    }
+
+    /// Like [`MatrixClient::call`], reading at most `limit` bytes of the answer.
+    async fn call_capped<R>(
+        &self,
+        request: R,
+        user: Option<&UserId>,
+        limit: usize,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
         let token = SendAccessToken::Always(self.as_token.expose());
         let path_input = <R::PathBuilder as PathInput>::input(&self.versions);
         let built: Result<http::Request<Vec<u8>>, _> = match user {
@@ -210,7 +227,7 @@ impl MatrixClient {
         };
         let http_request =
             built.map_err(|e| MatrixError::bug(format!("cannot build the request: {e}")))?;
-        let (status, headers, body) = self.execute(http_request).await?;
+        let (status, headers, body) = self.execute(http_request, limit).await?;
         let mut builder = http::Response::builder().status(status);
         if let Some(h) = builder.headers_mut() {
             *h = headers;
@@ -225,6 +242,7 @@ impl MatrixClient {
     async fn execute(
         &self,
         request: http::Request<Vec<u8>>,
+        limit: usize,
     ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), MatrixError> {
         let request = reqwest::Request::try_from(request)
             .map_err(|e| MatrixError::bug(format!("cannot convert the request: {e}")))?;
@@ -237,6 +255,12 @@ impl MatrixClient {
         })?;
         let status = response.status();
         let headers = response.headers().clone();
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large(&path, limit));
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             MatrixError::network(format!("reading the answer to {path}: {}", error_chain(&e)))
@@ -312,6 +336,77 @@ impl MatrixClient {
         let request = set_profile_field::v3::Request::new(
             user.to_owned(),
             ProfileFieldValue::DisplayName(name.to_owned()),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Sets a user's avatar (acting as that user).
+    pub async fn set_avatar_url(&self, user: &UserId, mxc: &MxcUri) -> Result<(), MatrixError> {
+        let request = set_profile_field::v3::Request::new(
+            user.to_owned(),
+            ProfileFieldValue::AvatarUrl(mxc.to_owned()),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Uploads media as `user` (or the bot); returns its `mxc://` URI.
+    pub async fn upload(
+        &self,
+        user: Option<&UserId>,
+        data: Vec<u8>,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<String, MatrixError> {
+        if data.len() > self.max_media {
+            return Err(too_large("the upload", self.max_media));
+        }
+        let mut request = create_content::v3::Request::new(data);
+        request.content_type = Some(content_type.to_owned());
+        request.filename = filename.map(str::to_owned);
+        Ok(self.call(request, user).await?.content_uri.to_string())
+    }
+
+    /// Downloads media through the authenticated endpoint, refusing anything larger than
+    /// `homeserver.max_media_size`; returns the bytes and their content type.
+    pub async fn download(&self, mxc: &MxcUri) -> Result<(Vec<u8>, Option<String>), MatrixError> {
+        let (server, media_id) = mxc
+            .parts()
+            .map_err(|e| permanent_error(format!("{mxc}: {e}")))?;
+        let request = get_content::v1::Request::new(media_id.to_owned(), server.to_owned());
+        let response = self.call_capped(request, None, self.max_media).await?;
+        Ok((response.file, response.content_type))
+    }
+
+    /// Shows or hides `user` (a ghost) typing in a room.
+    pub async fn typing(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        typing: bool,
+    ) -> Result<(), MatrixError> {
+        let state = if typing {
+            create_typing_event::v3::Typing::Yes(create_typing_event::v3::TypingInfo::new(
+                Duration::from_secs(30),
+            ))
+        } else {
+            create_typing_event::v3::Typing::No
+        };
+        let request =
+            create_typing_event::v3::Request::new(user.to_owned(), room.to_owned(), state);
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Marks `event` as read by `user` (a ghost), e.g. when the remote side reports delivery.
+    pub async fn read_receipt(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event: &EventId,
+    ) -> Result<(), MatrixError> {
+        let request = create_receipt::v3::Request::new(
+            room.to_owned(),
+            create_receipt::v3::ReceiptType::Read,
+            event.to_owned(),
         );
         self.call(request, Some(user)).await.map(|_| ())
     }
@@ -427,6 +522,24 @@ impl MatrixClient {
             .call(joined_members::v3::Request::new(room.to_owned()), None)
             .await?;
         Ok(response.joined.into_keys().collect())
+    }
+}
+
+fn permanent_error(message: impl Into<String>) -> MatrixError {
+    MatrixError {
+        kind: RetryKind::Permanent,
+        status: None,
+        errcode: None,
+        message: message.into(),
+    }
+}
+
+fn too_large(path: &str, limit: usize) -> MatrixError {
+    MatrixError {
+        kind: RetryKind::Permanent,
+        status: None,
+        errcode: Some("M_TOO_LARGE".to_owned()),
+        message: format!("the answer to {path} is larger than {limit} bytes"),
     }
 }
 

@@ -64,6 +64,9 @@ pub struct Runtime {
     hs_reachable: AtomicBool,
     shutdown: CancellationToken,
     queues: queues::Active,
+    /// Who is typing in each portal room, to send only the changes.
+    typing:
+        std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl Runtime {
@@ -85,6 +88,7 @@ impl Runtime {
             hs_reachable: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             queues: queues::Active::default(),
+            typing: std::sync::Mutex::default(),
         }))
     }
 

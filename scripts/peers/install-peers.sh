@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SYNAPSE_VERSION=1.163.2
-VENV=$PEERS_DIR/venv
+VENV=$SYNAPSE_VENV
 
 t0=$(now_us)
 peers=("$@")

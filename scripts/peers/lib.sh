@@ -9,7 +9,9 @@ case $PEERS_DIR in
   *) PEERS_DIR=$PWD/$PEERS_DIR ;;  # config files need absolute paths
 esac
 RUN_DIR=$PEERS_DIR/run
-export PEERS_DIR
+# Synapse's virtualenv; several PEERS_DIRs (tests, demo) may share one.
+SYNAPSE_VENV=${SYNAPSE_VENV:-$PEERS_DIR/venv}
+export PEERS_DIR SYNAPSE_VENV
 mkdir -p "$RUN_DIR"
 
 log() { printf '%s\n' "$*" >&2; }

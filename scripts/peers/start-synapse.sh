@@ -13,11 +13,11 @@ PORT=${SYNAPSE_PORT:-8008}
 DIR=$PEERS_DIR/synapse
 CFG=$DIR/homeserver.yaml
 LOGF=$DIR/synapse.log
-PY=$PEERS_DIR/venv/bin/python
+PY=$SYNAPSE_VENV/bin/python
 KEY=$REPO/scripts/peers/synapse-signing.key
 URL=http://127.0.0.1:$PORT
 
-[[ -x $PY ]] || die "no Synapse venv at $PEERS_DIR/venv: run install-peers.sh synapse"
+[[ -x $PY ]] || die "no Synapse venv at $SYNAPSE_VENV: run install-peers.sh synapse"
 if pid=$(recorded_pid synapse) && is_alive "$pid"; then
   die "synapse already running (pid $pid); use restart-synapse.sh or stop-peers.sh synapse"
 fi
@@ -121,7 +121,7 @@ fi
 echo "synapse pid=$pid ready in $(elapsed "$t0")s"
 
 if [[ -n ${SYNAPSE_ADMIN_USER:-} ]]; then
-  "$PEERS_DIR/venv/bin/register_new_matrix_user" -c "$CFG" --exists-ok -a \
+  "$SYNAPSE_VENV/bin/register_new_matrix_user" -c "$CFG" --exists-ok -a \
     -u "$SYNAPSE_ADMIN_USER" -p "${SYNAPSE_ADMIN_PASSWORD:-adminpw}" "$URL" >/dev/null
   echo "synapse admin user @$SYNAPSE_ADMIN_USER:localhost"
 fi

@@ -10,7 +10,9 @@
 //!   message from a contact (the `id` is the remote message id; one is made up if absent);
 //! - `GET /sent` lists what passerelle sent, in order.
 //!
-//! Contacts whose name starts with `reject` refuse every message (a permanent failure), and
+//! - `GET /signals` lists the typing notifications and read receipts passerelle passed on.
+//!
+//! Files are recorded with their name, type and size. Contacts whose name starts with `reject` refuse every message (a permanent failure), and
 //! those starting with `flaky` fail twice with a temporary error before accepting. With
 //! `echo: true` every message is answered with `echo: <text>`.
 
@@ -33,8 +35,8 @@ use serde_json::{Value, json};
 use crate::{
     config::TestConnectorConfig,
     connector::{
-        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, InboundSink,
-        Outbound, SendError, ThirdPartyProtocol,
+        Attachment, Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound,
+        InboundSink, Media, Outbound, Receipts, SendError, Sender, ThirdPartyProtocol, Typing,
     },
 };
 
@@ -55,11 +57,39 @@ pub struct SentRecord {
     pub body: String,
     /// The Matrix event bridged.
     pub event_id: String,
+    /// The file sent with it, if any.
+    #[serde(default)]
+    pub attachment: Option<FileRecord>,
+}
+
+/// A file the test network received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Its name.
+    pub filename: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: usize,
+}
+
+/// A typing notification or read receipt the test network received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signal {
+    /// `typing`, `stopped-typing` or `read`.
+    pub kind: &'static str,
+    /// The contact.
+    pub to: String,
+    /// The Matrix user.
+    pub from: String,
+    /// For `read`: the remote message id read.
+    pub message: Option<String>,
 }
 
 #[derive(Default)]
 struct Network {
     sent: Vec<SentRecord>,
+    signals: Vec<Signal>,
     by_key: BTreeMap<i64, String>,
     attempts: BTreeMap<i64, u32>,
 }
@@ -121,6 +151,7 @@ impl TestConnector {
         Router::new()
             .route("/inbound", post(inject))
             .route("/sent", get(sent))
+            .route("/signals", get(signals))
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
             .with_state(self)
     }
@@ -180,6 +211,142 @@ async fn sent(State(me): State<Arc<TestConnector>>) -> Json<Vec<SentRecord>> {
     Json(sent)
 }
 
+async fn signals(State(me): State<Arc<TestConnector>>) -> Json<Vec<Signal>> {
+    Json(
+        me.network
+            .lock()
+            .map(|n| n.signals.clone())
+            .unwrap_or_default(),
+    )
+}
+
+impl TestConnector {
+    /// Records and "delivers" one message; the shared path of text and files.
+    fn deliver(
+        &self,
+        message: &Outbound,
+        attachment: Option<FileRecord>,
+    ) -> Result<String, SendError> {
+        let to = message.conversation.clone();
+        let remote_id = {
+            let mut net = self.network.lock().map_err(|_| SendError::Permanent {
+                reason: "test network state poisoned".into(),
+            })?;
+            if let Some(existing) = net.by_key.get(&message.key) {
+                return Ok(existing.clone());
+            }
+            if to.starts_with("reject") {
+                return Err(SendError::Permanent {
+                    reason: format!("the test network refuses messages to {to}"),
+                });
+            }
+            if to.starts_with("flaky") {
+                let attempts = net.attempts.entry(message.key).or_insert(0);
+                *attempts += 1;
+                if *attempts <= 2 {
+                    return Err(SendError::Transient {
+                        reason: format!("{to} is unreachable for now"),
+                        retry_after: None,
+                    });
+                }
+            }
+            format!("out-{}", message.key)
+        };
+        let record = SentRecord {
+            key: message.key,
+            remote_id: remote_id.clone(),
+            to: to.clone(),
+            from: message.sender.user_id.clone(),
+            body: message.body.clone(),
+            event_id: message.event_id.clone(),
+            attachment,
+        };
+        self.record(&record)?;
+        if let Ok(mut net) = self.network.lock() {
+            net.by_key.insert(record.key, remote_id.clone());
+            net.sent.push(record);
+        }
+        if self.config.echo {
+            self.echo(message, &remote_id);
+        }
+        Ok(remote_id)
+    }
+
+    fn echo(&self, message: &Outbound, remote_id: &str) {
+        let Some(sink) = self.sink.get() else { return };
+        let echo = Inbound {
+            remote_id: format!("echo-{}", message.key),
+            conversation: message.conversation.clone(),
+            sender: message.conversation.clone(),
+            sender_name: None,
+            body: format!("echo: {}", message.body),
+            html: None,
+            timestamp_ms: None,
+            reply_to: Some(remote_id.to_owned()),
+        };
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sink.commit(NAME, echo).await {
+                tracing::warn!(error = %e, "Echo reply not stored.");
+            }
+        });
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Ok(mut net) = self.network.lock() {
+            net.signals.push(signal);
+        }
+    }
+}
+
+#[async_trait]
+impl Media for TestConnector {
+    async fn send_media(&self, message: &Outbound, file: &Attachment) -> Result<String, SendError> {
+        let record = FileRecord {
+            filename: file.filename.clone(),
+            content_type: file.content_type.clone(),
+            size: file.data.len(),
+        };
+        self.deliver(message, Some(record))
+    }
+}
+
+#[async_trait]
+impl Typing for TestConnector {
+    async fn typing(
+        &self,
+        conversation: &str,
+        sender: &Sender,
+        typing: bool,
+    ) -> Result<(), SendError> {
+        self.signal(Signal {
+            kind: if typing { "typing" } else { "stopped-typing" },
+            to: conversation.to_owned(),
+            from: sender.user_id.clone(),
+            message: None,
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Receipts for TestConnector {
+    async fn read(
+        &self,
+        conversation: &str,
+        target: &str,
+        sender: &Sender,
+    ) -> Result<(), SendError> {
+        self.signal(Signal {
+            kind: "read",
+            to: conversation.to_owned(),
+            from: sender.user_id.clone(),
+            message: Some(target.to_owned()),
+        });
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Connector for TestConnector {
     fn name(&self) -> &str {
@@ -217,65 +384,19 @@ impl Connector for TestConnector {
     }
 
     async fn send(&self, message: &Outbound) -> Result<String, SendError> {
-        let to = message.conversation.clone();
-        let remote_id = {
-            let mut net = self.network.lock().map_err(|_| SendError::Permanent {
-                reason: "test network state poisoned".into(),
-            })?;
-            if let Some(existing) = net.by_key.get(&message.key) {
-                return Ok(existing.clone());
-            }
-            if to.starts_with("reject") {
-                return Err(SendError::Permanent {
-                    reason: format!("the test network refuses messages to {to}"),
-                });
-            }
-            if to.starts_with("flaky") {
-                let attempts = net.attempts.entry(message.key).or_insert(0);
-                *attempts += 1;
-                if *attempts <= 2 {
-                    return Err(SendError::Transient {
-                        reason: format!("{to} is unreachable for now"),
-                        retry_after: None,
-                    });
-                }
-            }
-            format!("out-{}", message.key)
-        };
-        let record = SentRecord {
-            key: message.key,
-            remote_id: remote_id.clone(),
-            to: to.clone(),
-            from: message.sender.user_id.clone(),
-            body: message.body.clone(),
-            event_id: message.event_id.clone(),
-        };
-        self.record(&record)?;
-        if let Ok(mut net) = self.network.lock() {
-            net.by_key.insert(record.key, remote_id.clone());
-            net.sent.push(record);
-        }
-        if self.config.echo
-            && let Some(sink) = self.sink.get()
-        {
-            let echo = Inbound {
-                remote_id: format!("echo-{}", message.key),
-                conversation: to.clone(),
-                sender: to,
-                sender_name: None,
-                body: format!("echo: {}", message.body),
-                html: None,
-                timestamp_ms: None,
-                reply_to: Some(remote_id.clone()),
-            };
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                if let Err(e) = sink.commit(NAME, echo).await {
-                    tracing::warn!(error = %e, "Echo reply not stored.");
-                }
-            });
-        }
-        Ok(remote_id)
+        self.deliver(message, None)
+    }
+
+    fn media(&self) -> Option<&dyn Media> {
+        Some(self)
+    }
+
+    fn typing(&self) -> Option<&dyn Typing> {
+        Some(self)
+    }
+
+    fn receipts(&self) -> Option<&dyn Receipts> {
+        Some(self)
     }
 
     fn resolve_identifier(&self, input: &str) -> Result<String, String> {

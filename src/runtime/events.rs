@@ -7,12 +7,14 @@ use ruma::{
         message::{MessageType, Relation, RoomMessageEventContent},
     },
 };
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
     Runtime, commands,
-    outbox::{RemoteMessage, notice, to_remote},
+    outbox::{MediaRef, RemoteMessage, notice, to_remote},
     queues::Outcome,
 };
 use crate::{
@@ -37,9 +39,7 @@ struct Envelope {
 impl Runtime {
     pub(super) async fn handle_event(&self, row: &InboxRow) -> Outcome {
         if row.kind != "timeline" {
-            return Outcome::Skipped(
-                "typing and receipts are not bridged by the enabled connectors".into(),
-            );
+            return self.handle_ephemeral(row).await;
         }
         let event: Envelope = match serde_json::from_str(&row.payload) {
             Ok(e) => e,
@@ -57,6 +57,97 @@ impl Runtime {
             ("m.room.member", Some(target)) => self.handle_membership(&event, target).await,
             ("m.room.message", None) => self.handle_message(&event).await,
             (kind, _) => Outcome::Skipped(format!("{kind} events are not bridged")),
+        }
+    }
+
+    /// Typing notifications and read receipts: best effort, never retried (they are
+    /// ephemeral, and a late one is worse than none).
+    async fn handle_ephemeral(&self, row: &InboxRow) -> Outcome {
+        let event: Value = match serde_json::from_str(&row.payload) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Skipped(format!("malformed ephemeral event: {e}")),
+        };
+        let portal = match self.store.portal_by_room(&row.room_id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Outcome::Skipped("not a portal room".into()),
+            Err(e) => return e.into(),
+        };
+        let Some(entry) = self.registry.by_name(&portal.connector) else {
+            return Outcome::Skipped("connector not enabled".into());
+        };
+        let allowed = |user: &str| {
+            user != self.bot.as_str()
+                && !self.registry.is_ghost_namespace(user, self.server_name())
+                && self.permissions.level(user) >= PermissionLevel::Relay
+        };
+        match event.get("type").and_then(Value::as_str) {
+            Some("m.typing") => {
+                let Some(typing) = entry.connector.typing() else {
+                    return Outcome::Skipped("the network has no typing notifications".into());
+                };
+                let now: BTreeSet<String> = event
+                    .pointer("/content/user_ids")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter(|u| allowed(u))
+                    .map(str::to_owned)
+                    .collect();
+                let before = match self.typing.lock() {
+                    Ok(mut map) => map
+                        .insert(row.room_id.clone(), now.clone())
+                        .unwrap_or_default(),
+                    Err(_) => BTreeSet::new(),
+                };
+                for (user, state) in now
+                    .difference(&before)
+                    .map(|u| (u, true))
+                    .chain(before.difference(&now).map(|u| (u, false)))
+                {
+                    let sender = Sender {
+                        user_id: user.clone(),
+                        display_name: None,
+                    };
+                    if let Err(e) = typing.typing(&portal.conversation, &sender, state).await {
+                        tracing::debug!(error = %e, "Typing notification not delivered.");
+                    }
+                }
+                Outcome::Done(Vec::new())
+            }
+            Some("m.receipt") => {
+                let Some(receipts) = entry.connector.receipts() else {
+                    return Outcome::Skipped("the network has no read receipts".into());
+                };
+                let Some(content) = event.get("content").and_then(Value::as_object) else {
+                    return Outcome::Skipped("receipt without content".into());
+                };
+                for (event_id, by_type) in content {
+                    let Some(readers) = by_type.get("m.read").and_then(Value::as_object) else {
+                        continue;
+                    };
+                    let Ok(Some(mapping)) = self.store.message_by_event(event_id).await else {
+                        continue;
+                    };
+                    if mapping.room_id != row.room_id {
+                        continue;
+                    }
+                    for user in readers.keys().filter(|u| allowed(u)) {
+                        let sender = Sender {
+                            user_id: user.clone(),
+                            display_name: None,
+                        };
+                        if let Err(e) = receipts
+                            .read(&portal.conversation, &mapping.remote_id, &sender)
+                            .await
+                        {
+                            tracing::debug!(error = %e, "Read receipt not delivered.");
+                        }
+                    }
+                }
+                Outcome::Done(Vec::new())
+            }
+            other => Outcome::Skipped(format!("ephemeral event {other:?} not bridged")),
         }
     }
 
@@ -208,35 +299,48 @@ impl Runtime {
                 Err(e) => e.into(),
             };
         }
+        let mut attachment = None;
         let (msgtype, body, html) = match &content.msgtype {
             MessageType::Text(t) => (
-                "m.text",
+                "m.text".to_owned(),
                 t.body.clone(),
                 t.formatted.as_ref().map(|f| f.body.clone()),
             ),
             MessageType::Notice(t) => (
-                "m.notice",
+                "m.notice".to_owned(),
                 t.body.clone(),
                 t.formatted.as_ref().map(|f| f.body.clone()),
             ),
             MessageType::Emote(t) => (
-                "m.emote",
+                "m.emote".to_owned(),
                 t.body.clone(),
                 t.formatted.as_ref().map(|f| f.body.clone()),
             ),
-            other => {
-                let text = format!(
-                    "⚠ Not delivered: the {} network cannot carry {} messages yet.",
-                    portal.connector,
-                    other.msgtype()
-                );
-                return Outcome::Done(vec![notice(
-                    &event.room_id,
-                    Some(&ghost),
-                    &text,
-                    Some(&event.event_id),
-                )]);
-            }
+            other => match media_of(other) {
+                Some(media) if entry.connector.media().is_some() => {
+                    let caption = if media.filename == other.body() {
+                        String::new()
+                    } else {
+                        other.body().to_owned()
+                    };
+                    let kind = other.msgtype().to_owned();
+                    attachment = Some(media);
+                    (kind, caption, None)
+                }
+                _ => {
+                    let text = format!(
+                        "⚠ Not delivered: the {} network cannot carry {} messages.",
+                        portal.connector,
+                        other.msgtype()
+                    );
+                    return Outcome::Done(vec![notice(
+                        &event.room_id,
+                        Some(&ghost),
+                        &text,
+                        Some(&event.event_id),
+                    )]);
+                }
+            },
         };
         let mut reply_to = None;
         let mut edit_of = None;
@@ -285,10 +389,11 @@ impl Runtime {
             },
             body,
             html: html.map(|h| strip_reply_html(&h)),
-            msgtype: msgtype.to_owned(),
+            msgtype,
             reply_to,
             edit_of,
             ghost,
+            attachment,
         };
         Outcome::Done(vec![to_remote(&event.room_id, &portal.connector, message)])
     }
@@ -325,6 +430,47 @@ impl Runtime {
             None => Outcome::Skipped("not a portal room".into()),
         }
     }
+}
+
+/// The file of a media message (image, file, audio, video), if it is not encrypted.
+fn media_of(msgtype: &MessageType) -> Option<MediaRef> {
+    use ruma::events::room::MediaSource;
+    let (source, filename, mimetype, size) = match msgtype {
+        MessageType::Image(m) => (
+            &m.source,
+            m.filename.clone().unwrap_or_else(|| m.body.clone()),
+            m.info.as_ref().and_then(|i| i.mimetype.clone()),
+            m.info.as_ref().and_then(|i| i.size),
+        ),
+        MessageType::File(m) => (
+            &m.source,
+            m.filename.clone().unwrap_or_else(|| m.body.clone()),
+            m.info.as_ref().and_then(|i| i.mimetype.clone()),
+            m.info.as_ref().and_then(|i| i.size),
+        ),
+        MessageType::Audio(m) => (
+            &m.source,
+            m.filename.clone().unwrap_or_else(|| m.body.clone()),
+            m.info.as_ref().and_then(|i| i.mimetype.clone()),
+            m.info.as_ref().and_then(|i| i.size),
+        ),
+        MessageType::Video(m) => (
+            &m.source,
+            m.filename.clone().unwrap_or_else(|| m.body.clone()),
+            m.info.as_ref().and_then(|i| i.mimetype.clone()),
+            m.info.as_ref().and_then(|i| i.size),
+        ),
+        _ => return None,
+    };
+    let MediaSource::Plain(mxc) = source else {
+        return None;
+    };
+    Some(MediaRef {
+        mxc: mxc.to_string(),
+        filename,
+        mimetype,
+        size: size.map(u64::from),
+    })
 }
 
 /// Removes the `> quoted` lines a reply fallback puts before the text.

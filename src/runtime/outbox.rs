@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Runtime, queues::Outcome};
 use crate::{
-    connector::{Outbound, SendError, Sender},
+    connector::{Attachment, Outbound, SendError, Sender},
     store::{Direction, MessageMapping, NewOutbox, OutboxRow},
 };
 
@@ -67,6 +67,22 @@ pub struct RemoteMessage {
     pub edit_of: Option<String>,
     /// The ghost of the conversation, who posts notices about this message.
     pub ghost: String,
+    /// The file of an `m.image`/`m.file`/… message.
+    #[serde(default)]
+    pub attachment: Option<MediaRef>,
+}
+
+/// A Matrix file to fetch when the send is attempted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// Its `mxc://` URI.
+    pub mxc: String,
+    /// File name.
+    pub filename: String,
+    /// MIME type, if the sender's client gave one.
+    pub mimetype: Option<String>,
+    /// Size the sender's client declared, if any.
+    pub size: Option<u64>,
 }
 
 /// Builds an outbox row for a Matrix event.
@@ -233,8 +249,13 @@ impl Runtime {
             msgtype: message.msgtype.clone(),
             reply_to: message.reply_to.clone(),
         };
-        let result = match (&message.edit_of, entry.connector.edits()) {
-            (Some(target), Some(edits)) => edits.edit(target, &outbound).await,
+        let result = match (
+            &message.attachment,
+            &message.edit_of,
+            entry.connector.edits(),
+        ) {
+            (Some(media), _, _) => self.send_attachment(entry, &outbound, media).await,
+            (None, Some(target), Some(edits)) => edits.edit(target, &outbound).await,
             _ => entry.connector.send(&outbound).await,
         };
         match result {
@@ -272,6 +293,53 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Downloads a Matrix file (within `homeserver.max_media_size`) and hands it to the connector.
+    async fn send_attachment(
+        &self,
+        entry: &crate::connectors::Entry,
+        outbound: &Outbound,
+        media: &MediaRef,
+    ) -> Result<String, SendError> {
+        let Some(sender) = entry.connector.media() else {
+            return Err(SendError::Unsupported {
+                what: "files".into(),
+            });
+        };
+        let limit = self.config.homeserver.max_media_size.as_u64();
+        if media.size.is_some_and(|size| size > limit) {
+            return Err(SendError::Permanent {
+                reason: format!(
+                    "the file is larger than the {} limit",
+                    self.config.homeserver.max_media_size
+                ),
+            });
+        }
+        let mxc = <&ruma::MxcUri>::from(media.mxc.as_str());
+        let (data, content_type) = self.matrix.download(mxc).await.map_err(|e| match e.kind {
+            crate::matrix::RetryKind::Permanent => SendError::Permanent {
+                reason: format!("cannot fetch the file: {e}"),
+            },
+            crate::matrix::RetryKind::Transient { retry_after } => SendError::Transient {
+                reason: format!("cannot fetch the file: {e}"),
+                retry_after,
+            },
+            crate::matrix::RetryKind::Network => SendError::Transient {
+                reason: format!("cannot fetch the file: {e}"),
+                retry_after: None,
+            },
+        })?;
+        let file = Attachment {
+            filename: media.filename.clone(),
+            content_type: media
+                .mimetype
+                .clone()
+                .or(content_type)
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            data,
+        };
+        sender.send_media(outbound, &file).await
     }
 
     /// The notice telling a room a send keeps failing.

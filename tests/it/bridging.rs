@@ -205,3 +205,45 @@ fn blocked_users_are_not_bridged_and_told_once() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["body"], "from staff");
 }
+
+#[test]
+fn files_typing_and_read_receipts_reach_the_network() {
+    let _serial = serial();
+    let p = Passerelle::start("media", &[]);
+    p.wait_ready(T);
+    let staff = User::register("sharer");
+    let ivan = ghost("ivan");
+    let room = staff.create_room(&[&ivan], true);
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&ivan).then_some(())
+    });
+
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let mxc = staff.upload(data, "application/pdf");
+    staff.send_file(&room, &mxc, "report.pdf", 3000);
+    let sent = wait_for("the file", T, || p.sent().into_iter().next());
+    assert_eq!(sent["attachment"]["filename"], "report.pdf");
+    assert_eq!(sent["attachment"]["size"], 3000);
+    assert_eq!(sent["attachment"]["content_type"], "application/pdf");
+
+    staff.typing(&room, true);
+    wait_for("the typing notification", T, || {
+        p.signals().into_iter().find(|s| {
+            s["kind"] == "typing" && s["to"] == "ivan" && s["from"] == staff.user_id.as_str()
+        })
+    });
+
+    // The contact's (echo) answer, then staff reads it: the network hears of it.
+    let echo = wait_for("the echo", T, || {
+        staff
+            .messages(&room)
+            .into_iter()
+            .find(|m| m["sender"] == ivan.as_str())
+    });
+    staff.read(&room, echo["event_id"].as_str().expect("event id"));
+    let read = wait_for("the read receipt", T, || {
+        p.signals().into_iter().find(|s| s["kind"] == "read")
+    });
+    assert_eq!(read["to"], "ivan");
+    assert_eq!(read["message"], format!("echo-{}", sent["key"]));
+}

@@ -196,6 +196,16 @@ impl Passerelle {
             .collect()
     }
 
+    /// Typing notifications and read receipts the test network received.
+    pub(crate) fn signals(&self) -> Vec<Value> {
+        let control = format!("http://{}", control_bind());
+        http()
+            .get(format!("{control}/signals"))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default()
+    }
+
     /// Plays a remote contact sending a message.
     pub(crate) fn inject(&self, from: &str, text: &str, id: &str) {
         let control = format!("http://{}", control_bind());
@@ -384,6 +394,69 @@ impl User {
             .to_owned()
     }
 
+    /// Uploads a file; returns its `mxc://` URI.
+    pub(crate) fn upload(&self, data: Vec<u8>, content_type: &str) -> String {
+        let resp: Value = http()
+            .post(format!("{}/_matrix/media/v3/upload", self.hs))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(data)
+            .send()
+            .expect("upload")
+            .json()
+            .expect("json");
+        resp["content_uri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("upload failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Sends an `m.file` message.
+    pub(crate) fn send_file(&self, room: &str, mxc: &str, filename: &str, size: usize) -> String {
+        let txn = format!("f{}", unique());
+        let resp: Value = http()
+            .put(format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", self.hs, enc(room)))
+            .bearer_auth(&self.token)
+            .json(&json!({"msgtype": "m.file", "body": filename, "url": mxc, "info": {"size": size, "mimetype": "application/pdf"}}))
+            .send()
+            .expect("send")
+            .json()
+            .expect("json");
+        resp["event_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("send failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Starts or stops typing in a room.
+    pub(crate) fn typing(&self, room: &str, typing: bool) {
+        let resp = http()
+            .put(format!(
+                "{}/_matrix/client/v3/rooms/{}/typing/{}",
+                self.hs,
+                enc(room),
+                enc(&self.user_id)
+            ))
+            .bearer_auth(&self.token)
+            .json(&json!({"typing": typing, "timeout": 10000}))
+            .send()
+            .expect("typing");
+        assert!(resp.status().is_success());
+    }
+
+    /// Sends a public read receipt for an event.
+    pub(crate) fn read(&self, room: &str, event_id: &str) {
+        let resp = self.post(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+                enc(room),
+                enc(event_id)
+            ),
+            &json!({}),
+        );
+        assert!(resp.get("errcode").is_none(), "receipt failed: {resp}");
+    }
+
     /// The room's joined members.
     pub(crate) fn members(&self, room: &str) -> Vec<String> {
         let resp = self.get(&format!(
@@ -415,7 +488,12 @@ impl User {
 
     /// Rooms the user is invited to.
     pub(crate) fn invites(&self) -> Vec<String> {
-        let resp = self.get("/_matrix/client/v3/sync?timeout=0");
+        // Synapse caches an empty sync answer for a while: make every request distinct.
+        let filter = json!({"room": {"timeline": {"limit": 1}}, "account_data": {"not_types": [format!("x.{}", unique())]}});
+        let resp = self.get(&format!(
+            "/_matrix/client/v3/sync?timeout=0&filter={}",
+            enc(&filter.to_string())
+        ));
         resp["rooms"]["invite"]
             .as_object()
             .map(|m| m.keys().cloned().collect())
