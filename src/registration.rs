@@ -140,3 +140,50 @@ mod tests {
         assert!(replace_scalar(text, "database", "as_token", "abc").is_none());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    #[test]
+    fn the_committed_example_matches_the_example_config() {
+        let config = Config::parse(
+            Path::new("config.example.yaml"),
+            include_str!("../config.example.yaml"),
+            &[],
+        )
+        .expect("example config");
+        let expected = super::build(&config).expect("builds");
+        let committed: ruma::api::appservice::Registration =
+            serde_norway::from_str(include_str!("../registration.yaml"))
+                .expect("registration.yaml parses");
+        assert_eq!(
+            serde_norway::to_value(&committed).expect("value"),
+            serde_norway::to_value(&expected).expect("value"),
+            "registration.yaml is out of date: regenerate it from config.example.yaml"
+        );
+    }
+
+    #[test]
+    fn namespaces_cover_the_ghosts_and_nothing_else() {
+        let config = Config::parse(
+            Path::new("c.yaml"),
+            include_str!("../config.example.yaml"),
+            &[],
+        )
+        .expect("config");
+        let reg = super::build(&config).expect("builds");
+        let users = regex::Regex::new(&format!("^{}$", reg.namespaces.users[0].regex))
+            .expect("valid regex");
+        assert!(users.is_match("@_test_alice:example.org"));
+        assert!(users.is_match("@_test_bob=40example.com:example.org"));
+        assert!(!users.is_match("@_test_:example.org"));
+        assert!(!users.is_match("@alice:example.org"));
+        assert!(!users.is_match("@_test_alice:example.org.evil"));
+        assert!(!users.is_match("@passerelle:example.org"));
+        assert!(reg.receive_ephemeral);
+        assert_eq!(reg.rate_limited, Some(false));
+    }
+}

@@ -50,3 +50,53 @@ fn started_before_the_homeserver_it_connects_when_it_comes_up() {
     );
     assert!(p.log().contains("Connected to the homeserver."));
 }
+
+#[test]
+fn doctor_passes_against_the_real_homeserver_and_explains_failures() {
+    let _serial = serial();
+    let config = crate::harness::base_config_path();
+    let registration = config.with_file_name("registration.yaml");
+    let dir = repo().join("target/it/doctor");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("doctor.db");
+    let doctor = |extra: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["doctor", "-c"])
+            .arg(&config)
+            .arg("-r")
+            .arg(&registration)
+            .env("PASSERELLE_DATABASE__PATH", &db)
+            .envs(extra.iter().copied())
+            .output()
+            .expect("doctor runs")
+    };
+    // passerelle is not running: doctor answers the homeserver's ping itself.
+    let out = doctor(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "doctor failed:\n{text}");
+    for check in [
+        "✓ config",
+        "✓ registration",
+        "✓ database",
+        "✓ homeserver",
+        "✓ whoami",
+        "✓ ping",
+        "✓ connector test",
+    ] {
+        assert!(text.contains(check), "missing `{check}` in:\n{text}");
+    }
+    // A registration that does not match: one ✗ line with the fix, and a failing exit code.
+    let out = doctor(&[("PASSERELLE_APPSERVICE__BOT_LOCALPART", "someone_else")]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !out.status.success(),
+        "doctor passed a wrong registration:\n{text}"
+    );
+    assert!(
+        text.contains("✗ registration")
+            && text.contains("sender_localpart")
+            && text.contains("fix: "),
+        "{text}"
+    );
+}
