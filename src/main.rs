@@ -129,7 +129,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     server.await.context("appservice server")?;
     runtime.stop();
-    let drain = futures_util::future::join_all(tasks);
+    let drain = async {
+        futures_util::future::join_all(tasks).await;
+        runtime.drained().await;
+    };
     if tokio::time::timeout(appservice::SHUTDOWN_GRACE, drain)
         .await
         .is_err()

@@ -27,7 +27,7 @@ use std::{
 
 use ruma::{OwnedUserId, UserId};
 use tokio::{sync::Notify, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use self::{outbox::Send, permissions::Permissions};
 use crate::{
@@ -63,6 +63,8 @@ pub struct Runtime {
     wake: Notify,
     hs_reachable: AtomicBool,
     shutdown: CancellationToken,
+    /// Every queue worker, so shutdown can wait for the items in flight.
+    workers: TaskTracker,
     queues: queues::Active,
     /// Who is typing in each portal room, to send only the changes.
     typing:
@@ -87,6 +89,7 @@ impl Runtime {
             wake: Notify::new(),
             hs_reachable: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
+            workers: TaskTracker::new(),
             queues: queues::Active::default(),
             typing: std::sync::Mutex::default(),
         }))
@@ -178,6 +181,12 @@ impl Runtime {
     /// Asks every task to finish its current item and stop.
     pub fn stop(&self) {
         self.shutdown.cancel();
+        self.workers.close();
+    }
+
+    /// Waits until every queue worker has finished its item in flight (after [`Runtime::stop`]).
+    pub async fn drained(&self) {
+        self.workers.wait().await;
     }
 
     /// Reaches the homeserver (`whoami` as the bot, then the appservice ping), retrying with

@@ -132,7 +132,7 @@ impl Runtime {
         for key in keys {
             if active.insert(key.clone()) {
                 let me = self.clone();
-                tokio::spawn(async move { me.work(key).await });
+                self.workers.spawn(async move { me.work(key).await });
             }
         }
         Ok(())

@@ -10,4 +10,5 @@ mod harness;
 mod appservice_api;
 mod bridging;
 mod durability;
+mod faults;
 mod startup;
