@@ -247,3 +247,33 @@ fn files_typing_and_read_receipts_reach_the_network() {
     assert_eq!(read["to"], "ivan");
     assert_eq!(read["message"], format!("echo-{}", sent["key"]));
 }
+
+#[test]
+fn a_shared_inbox_room_hears_of_new_conversations_and_its_members_are_invited() {
+    let _serial = serial();
+    let staff = User::register("desk");
+    let colleague = User::register("desk2");
+    let bot = crate::harness::base_config().bot_user_id();
+    let alias_name = format!("inbox{}", crate::harness::unique() + u64::from(std::process::id()) * 1000);
+    let inbox = staff.create_room_with_alias(&alias_name, &[&bot, &colleague.user_id]);
+    colleague.join(&inbox);
+    let alias = format!("#{alias_name}:{}", crate::harness::base_config().homeserver.server_name);
+    let p = Passerelle::start("shared-inbox", &[("PASSERELLE_CONNECTORS__0__INBOUND__ROOM", &alias)]);
+    p.wait_ready(T);
+    wait_for("the bot to join the inbox", T, || staff.members(&inbox).contains(&bot).then_some(()));
+    p.inject("judy", "Bonjour, j'ai une question", "judy-1");
+    let announcement = wait_for("the announcement in the inbox", T, || {
+        staff.messages(&inbox).into_iter().find(|m| m["sender"] == bot.as_str())
+    });
+    let text = announcement["content"]["body"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("judy") && text.contains("matrix.to"), "{text}");
+    // Both members of the inbox are invited to the new portal room, and can read judy.
+    let room = wait_for("the invitation", T, || colleague.invites().into_iter().next());
+    assert!(text.contains(&room), "the announcement does not link the portal: {text}");
+    assert!(staff.invites().contains(&room));
+    colleague.join(&room);
+    let judy = ghost("judy");
+    wait_for("judy's message", T, || {
+        bodies_from(&colleague.messages(&room), &judy).contains(&"Bonjour, j'ai une question".to_owned()).then_some(())
+    });
+}

@@ -364,6 +364,15 @@ impl User {
             .to_owned()
     }
 
+    /// Creates a private room with a local alias `#<alias>:<server>`, inviting `invite`.
+    pub(crate) fn create_room_with_alias(&self, alias: &str, invite: &[&str]) -> String {
+        let resp = self.post(
+            "/_matrix/client/v3/createRoom",
+            &json!({"invite": invite, "room_alias_name": alias, "preset": "private_chat", "name": "Inbox"}),
+        );
+        resp["room_id"].as_str().unwrap_or_else(|| panic!("createRoom failed: {resp}")).to_owned()
+    }
+
     /// Joins a room.
     pub(crate) fn join(&self, room: &str) {
         let resp = self.post(
