@@ -255,9 +255,9 @@ pub struct TestConnectorConfig {
 impl Config {
     /// Reads, parses and overrides the configuration, without validating it.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let overrides =
             env::collect(std::env::vars()).map_err(|message| LoadError::Env { message })?;
@@ -321,12 +321,12 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The YAML is not well-formed.
     #[error("{}: {message}", path.display())]
@@ -366,17 +366,21 @@ impl LoadError {
             .unwrap_or_default();
         // The parser's message repeats the position; keep only the explanation.
         let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
         let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
+            .strip_prefix(&format!("{key}: "))
+            .unwrap_or(message)
             .to_owned();
         if key == "." || key.is_empty() {
             return Self::Syntax {
                 path: path.to_owned(),
-                message: format!("{}{location}", message),
+                message: format!("{message}{location}"),
             };
         }
+        let message = match expected_for(&key) {
+            Some(hint) if !message.contains("expected") => format!("{message}; expected {hint}"),
+            _ => message,
+        };
         Self::Key {
             path: path.to_owned(),
             location,
@@ -384,6 +388,18 @@ impl LoadError {
             message,
         }
     }
+}
+
+/// What a key takes, for error messages whose parser did not say.
+fn expected_for(key: &str) -> Option<&'static str> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    Some(match last {
+        "bind" | "control_bind" => "an address and port such as \"127.0.0.1:29333\"",
+        "url" => "a URL such as \"http://127.0.0.1:8008\"",
+        "max_body_size" | "max_media_size" => "a size such as \"16 MiB\"",
+        _ if key.starts_with("permissions.") => "one of block, relay, user, admin",
+        _ => return None,
+    })
 }
 
 fn default_hs_timeout() -> Duration {
