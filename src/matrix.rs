@@ -23,6 +23,7 @@ use ruma::{
             profile::{ProfileFieldValue, set_profile_field},
             receipt::create_receipt,
             room::create_room,
+            state::get_state_event_for_key,
             typing::create_typing_event,
         },
         path_builder::{PathBuilder, SinglePath, VersionHistory},
@@ -409,6 +410,24 @@ impl MatrixClient {
             event.to_owned(),
         );
         self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Reads the content of a state event, as `user` (or the bot).
+    pub async fn state(
+        &self,
+        room: &RoomId,
+        user: Option<&UserId>,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<serde_json::Value, MatrixError> {
+        let request = get_state_event_for_key::v3::Request::new(
+            room.to_owned(),
+            event_type.into(),
+            state_key.to_owned(),
+        );
+        let response = self.call(request, user).await?;
+        serde_json::from_str(response.event_or_content.get())
+            .map_err(|e| permanent_error(format!("unreadable {event_type} state: {e}")))
     }
 
     /// Creates a room, as `creator` (a ghost) or the bot.

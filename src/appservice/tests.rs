@@ -7,6 +7,7 @@ use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -431,4 +432,23 @@ async fn user_and_room_queries_outside_the_namespace_are_not_found() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = call(&f.app, "GET", "/users/@someone:example.org", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_stalled_body_times_out_with_408() {
+    let f = fixture_with("  request_timeout: 300ms\n").await;
+    // A body that sends one chunk and then nothing, as a slow-loris client would.
+    let stream = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"events\": ["))
+    })
+    .chain(futures_util::stream::pending());
+    let req = Request::put("/_matrix/app/v1/transactions/slow")
+        .header("authorization", format!("Bearer {HS_TOKEN}"))
+        .body(Body::from_stream(stream))
+        .expect("request");
+    let started = std::time::Instant::now();
+    let (status, _) = send(&f.app, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(f.store.inbox_counts().await.expect("counts"), (0, 0, 0));
 }

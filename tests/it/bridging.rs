@@ -254,26 +254,101 @@ fn a_shared_inbox_room_hears_of_new_conversations_and_its_members_are_invited() 
     let staff = User::register("desk");
     let colleague = User::register("desk2");
     let bot = crate::harness::base_config().bot_user_id();
-    let alias_name = format!("inbox{}", crate::harness::unique() + u64::from(std::process::id()) * 1000);
+    let alias_name = format!(
+        "inbox{}",
+        crate::harness::unique() + u64::from(std::process::id()) * 1000
+    );
     let inbox = staff.create_room_with_alias(&alias_name, &[&bot, &colleague.user_id]);
     colleague.join(&inbox);
-    let alias = format!("#{alias_name}:{}", crate::harness::base_config().homeserver.server_name);
-    let p = Passerelle::start("shared-inbox", &[("PASSERELLE_CONNECTORS__0__INBOUND__ROOM", &alias)]);
+    let alias = format!(
+        "#{alias_name}:{}",
+        crate::harness::base_config().homeserver.server_name
+    );
+    let p = Passerelle::start(
+        "shared-inbox",
+        &[("PASSERELLE_CONNECTORS__0__INBOUND__ROOM", &alias)],
+    );
     p.wait_ready(T);
-    wait_for("the bot to join the inbox", T, || staff.members(&inbox).contains(&bot).then_some(()));
+    wait_for("the bot to join the inbox", T, || {
+        staff.members(&inbox).contains(&bot).then_some(())
+    });
     p.inject("judy", "Bonjour, j'ai une question", "judy-1");
     let announcement = wait_for("the announcement in the inbox", T, || {
-        staff.messages(&inbox).into_iter().find(|m| m["sender"] == bot.as_str())
+        staff
+            .messages(&inbox)
+            .into_iter()
+            .find(|m| m["sender"] == bot.as_str())
     });
-    let text = announcement["content"]["body"].as_str().unwrap_or_default().to_owned();
-    assert!(text.contains("judy") && text.contains("matrix.to"), "{text}");
+    let text = announcement["content"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.contains("judy") && text.contains("matrix.to"),
+        "{text}"
+    );
     // Both members of the inbox are invited to the new portal room, and can read judy.
-    let room = wait_for("the invitation", T, || colleague.invites().into_iter().next());
-    assert!(text.contains(&room), "the announcement does not link the portal: {text}");
+    let room = wait_for("the invitation", T, || {
+        colleague.invites().into_iter().next()
+    });
+    assert!(
+        text.contains(&room),
+        "the announcement does not link the portal: {text}"
+    );
     assert!(staff.invites().contains(&room));
     colleague.join(&room);
     let judy = ghost("judy");
     wait_for("judy's message", T, || {
-        bodies_from(&colleague.messages(&room), &judy).contains(&"Bonjour, j'ai une question".to_owned()).then_some(())
+        bodies_from(&colleague.messages(&room), &judy)
+            .contains(&"Bonjour, j'ai une question".to_owned())
+            .then_some(())
+    });
+}
+
+#[test]
+fn the_portal_follows_a_room_upgrade_but_not_a_forged_tombstone() {
+    let _serial = serial();
+    let p = Passerelle::start("upgrade", &[]);
+    p.wait_ready(T);
+    let staff = User::register("upgrader");
+    let kim = ghost("kim");
+    let room = staff.create_public_room(&[&kim]);
+    wait_for("the ghost to join", T, || {
+        staff.members(&room).contains(&kim).then_some(())
+    });
+
+    // A tombstone pointing at an unrelated room is ignored.
+    let decoy = staff.create_public_room(&[]);
+    let forged = serde_json::json!({"events": [{
+        "type": "m.room.tombstone", "state_key": "", "room_id": room, "sender": staff.user_id,
+        "event_id": "$forged-tombstone:test", "origin_server_ts": 1,
+        "content": {"body": "moved", "replacement_room": decoy}
+    }]});
+    assert_eq!(p.put_transaction("forged-tombstone", &forged).status(), 200);
+    staff.send_text(&room, "still here");
+    wait_for("the message from the old room", T, || {
+        p.sent()
+            .iter()
+            .any(|s| s["body"] == "still here")
+            .then_some(())
+    });
+
+    // A real upgrade moves the portal.
+    let new_room = staff.upgrade(&room);
+    wait_for("the ghost in the new room", T, || {
+        staff.members(&new_room).contains(&kim).then_some(())
+    });
+    staff.send_text(&new_room, "after the upgrade");
+    wait_for("the message from the new room", T, || {
+        p.sent()
+            .iter()
+            .any(|s| s["body"] == "after the upgrade")
+            .then_some(())
+    });
+    p.inject("kim", "reply lands in the new room", "kim-1");
+    wait_for("the reply in the new room", T, || {
+        bodies_from(&staff.messages(&new_room), &kim)
+            .contains(&"reply lands in the new room".to_owned())
+            .then_some(())
     });
 }

@@ -370,7 +370,34 @@ impl User {
             "/_matrix/client/v3/createRoom",
             &json!({"invite": invite, "room_alias_name": alias, "preset": "private_chat", "name": "Inbox"}),
         );
-        resp["room_id"].as_str().unwrap_or_else(|| panic!("createRoom failed: {resp}")).to_owned()
+        resp["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createRoom failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Creates a public room inviting `invite`.
+    pub(crate) fn create_public_room(&self, invite: &[&str]) -> String {
+        let resp = self.post(
+            "/_matrix/client/v3/createRoom",
+            &json!({"invite": invite, "preset": "public_chat"}),
+        );
+        resp["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createRoom failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Upgrades a room; returns the replacement room id.
+    pub(crate) fn upgrade(&self, room: &str) -> String {
+        let resp = self.post(
+            &format!("/_matrix/client/v3/rooms/{}/upgrade", enc(room)),
+            &json!({"new_version": "12"}),
+        );
+        resp["replacement_room"]
+            .as_str()
+            .unwrap_or_else(|| panic!("upgrade failed: {resp}"))
+            .to_owned()
     }
 
     /// Joins a room.
