@@ -10,12 +10,15 @@
 //! idempotency key, so nothing is lost and nothing visible is repeated.
 
 mod commands;
+mod content;
+mod ephemeral;
 mod events;
 mod ghosts;
 mod inbound;
 mod outbox;
 mod permissions;
 mod queues;
+mod upgrades;
 
 use std::{
     sync::{

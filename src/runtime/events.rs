@@ -7,14 +7,14 @@ use ruma::{
         message::{MessageType, Relation, RoomMessageEventContent},
     },
 };
-use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
     Runtime, commands,
-    outbox::{MediaRef, RemoteMessage, notice, to_remote},
+    content::{media_of, strip_reply_fallback, strip_reply_html},
+    outbox::{RemoteMessage, notice, to_remote},
     queues::Outcome,
 };
 use crate::{
@@ -25,15 +25,15 @@ use crate::{
 
 /// The envelope fields passerelle reads from every timeline event.
 #[derive(Deserialize)]
-struct Envelope {
+pub(super) struct Envelope {
     #[serde(rename = "type")]
-    kind: String,
-    sender: String,
-    event_id: String,
-    room_id: String,
-    state_key: Option<String>,
+    pub(super) kind: String,
+    pub(super) sender: String,
+    pub(super) event_id: String,
+    pub(super) room_id: String,
+    pub(super) state_key: Option<String>,
     #[serde(default)]
-    content: Value,
+    pub(super) content: Value,
 }
 
 impl Runtime {
@@ -58,97 +58,6 @@ impl Runtime {
             ("m.room.message", None) => self.handle_message(&event).await,
             ("m.room.tombstone", Some(_)) => self.handle_tombstone(&event).await,
             (kind, _) => Outcome::Skipped(format!("{kind} events are not bridged")),
-        }
-    }
-
-    /// Typing notifications and read receipts: best effort, never retried (they are
-    /// ephemeral, and a late one is worse than none).
-    async fn handle_ephemeral(&self, row: &InboxRow) -> Outcome {
-        let event: Value = match serde_json::from_str(&row.payload) {
-            Ok(v) => v,
-            Err(e) => return Outcome::Skipped(format!("malformed ephemeral event: {e}")),
-        };
-        let portal = match self.store.portal_by_room(&row.room_id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return Outcome::Skipped("not a portal room".into()),
-            Err(e) => return e.into(),
-        };
-        let Some(entry) = self.registry.by_name(&portal.connector) else {
-            return Outcome::Skipped("connector not enabled".into());
-        };
-        let allowed = |user: &str| {
-            user != self.bot.as_str()
-                && !self.registry.is_ghost_namespace(user, self.server_name())
-                && self.permissions.level(user) >= PermissionLevel::Relay
-        };
-        match event.get("type").and_then(Value::as_str) {
-            Some("m.typing") => {
-                let Some(typing) = entry.connector.typing() else {
-                    return Outcome::Skipped("the network has no typing notifications".into());
-                };
-                let now: BTreeSet<String> = event
-                    .pointer("/content/user_ids")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .filter(|u| allowed(u))
-                    .map(str::to_owned)
-                    .collect();
-                let before = match self.typing.lock() {
-                    Ok(mut map) => map
-                        .insert(row.room_id.clone(), now.clone())
-                        .unwrap_or_default(),
-                    Err(_) => BTreeSet::new(),
-                };
-                for (user, state) in now
-                    .difference(&before)
-                    .map(|u| (u, true))
-                    .chain(before.difference(&now).map(|u| (u, false)))
-                {
-                    let sender = Sender {
-                        user_id: user.clone(),
-                        display_name: None,
-                    };
-                    if let Err(e) = typing.typing(&portal.conversation, &sender, state).await {
-                        tracing::debug!(error = %e, "Typing notification not delivered.");
-                    }
-                }
-                Outcome::Done(Vec::new())
-            }
-            Some("m.receipt") => {
-                let Some(receipts) = entry.connector.receipts() else {
-                    return Outcome::Skipped("the network has no read receipts".into());
-                };
-                let Some(content) = event.get("content").and_then(Value::as_object) else {
-                    return Outcome::Skipped("receipt without content".into());
-                };
-                for (event_id, by_type) in content {
-                    let Some(readers) = by_type.get("m.read").and_then(Value::as_object) else {
-                        continue;
-                    };
-                    let Ok(Some(mapping)) = self.store.message_by_event(event_id).await else {
-                        continue;
-                    };
-                    if mapping.room_id != row.room_id {
-                        continue;
-                    }
-                    for user in readers.keys().filter(|u| allowed(u)) {
-                        let sender = Sender {
-                            user_id: user.clone(),
-                            display_name: None,
-                        };
-                        if let Err(e) = receipts
-                            .read(&portal.conversation, &mapping.remote_id, &sender)
-                            .await
-                        {
-                            tracing::debug!(error = %e, "Read receipt not delivered.");
-                        }
-                    }
-                }
-                Outcome::Done(Vec::new())
-            }
-            other => Outcome::Skipped(format!("ephemeral event {other:?} not bridged")),
         }
     }
 
@@ -259,73 +168,6 @@ impl Runtime {
                 Outcome::Skipped("membership change not relevant".into())
             }
             _ => Outcome::Skipped("membership change not relevant".into()),
-        }
-    }
-
-    /// A room upgrade: the portal moves to the new room, but only if that room names this one
-    /// as its predecessor (a forged tombstone must not redirect a conversation).
-    async fn handle_tombstone(&self, event: &Envelope) -> Outcome {
-        let portal = match self.store.portal_by_room(&event.room_id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return Outcome::Skipped("not a portal room".into()),
-            Err(e) => return e.into(),
-        };
-        let Some(new_room) = event
-            .content
-            .get("replacement_room")
-            .and_then(Value::as_str)
-        else {
-            return Outcome::Skipped("tombstone without replacement_room".into());
-        };
-        let Ok(new_room) = RoomId::parse(new_room) else {
-            return Outcome::Skipped("tombstone with an invalid replacement_room".into());
-        };
-        let Some(entry) = self.registry.by_name(&portal.connector) else {
-            return Outcome::Skipped("connector not enabled".into());
-        };
-        let Ok(ghost) = entry
-            .template
-            .user_id(&portal.conversation, self.server_name())
-        else {
-            return Outcome::Skipped("invalid ghost".into());
-        };
-        let Ok(ghost) = UserId::parse(ghost.as_str()) else {
-            return Outcome::Skipped("invalid ghost".into());
-        };
-        if let Err(e) = self.matrix.join(&new_room, Some(&ghost)).await {
-            return e.into();
-        }
-        let create = match self
-            .matrix
-            .state(&new_room, Some(&ghost), "m.room.create", "")
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => return e.into(),
-        };
-        let predecessor = create
-            .pointer("/predecessor/room_id")
-            .and_then(Value::as_str);
-        if predecessor != Some(event.room_id.as_str()) {
-            tracing::warn!(new_room = %new_room, ?predecessor, "Ignored a tombstone whose new room does not name this room as predecessor.");
-            let _ = self.matrix.leave(&new_room, Some(&ghost)).await;
-            return Outcome::Skipped(
-                "replacement room does not name this room as its predecessor".into(),
-            );
-        }
-        let moved = crate::store::Portal {
-            room_id: new_room.to_string(),
-            ..portal
-        };
-        if let Err(e) = self.store.delete_portal(&event.room_id).await {
-            return e.into();
-        }
-        match self.store.insert_portal(&moved).await {
-            Ok(_) => {
-                tracing::info!(new_room = %new_room, "Portal followed a room upgrade.");
-                Outcome::Done(Vec::new())
-            }
-            Err(e) => e.into(),
         }
     }
 
@@ -497,90 +339,5 @@ impl Runtime {
             )]),
             None => Outcome::Skipped("not a portal room".into()),
         }
-    }
-}
-
-/// The file of a media message (image, file, audio, video), if it is not encrypted.
-fn media_of(msgtype: &MessageType) -> Option<MediaRef> {
-    use ruma::events::room::MediaSource;
-    let (source, filename, mimetype, size) = match msgtype {
-        MessageType::Image(m) => (
-            &m.source,
-            m.filename.clone().unwrap_or_else(|| m.body.clone()),
-            m.info.as_ref().and_then(|i| i.mimetype.clone()),
-            m.info.as_ref().and_then(|i| i.size),
-        ),
-        MessageType::File(m) => (
-            &m.source,
-            m.filename.clone().unwrap_or_else(|| m.body.clone()),
-            m.info.as_ref().and_then(|i| i.mimetype.clone()),
-            m.info.as_ref().and_then(|i| i.size),
-        ),
-        MessageType::Audio(m) => (
-            &m.source,
-            m.filename.clone().unwrap_or_else(|| m.body.clone()),
-            m.info.as_ref().and_then(|i| i.mimetype.clone()),
-            m.info.as_ref().and_then(|i| i.size),
-        ),
-        MessageType::Video(m) => (
-            &m.source,
-            m.filename.clone().unwrap_or_else(|| m.body.clone()),
-            m.info.as_ref().and_then(|i| i.mimetype.clone()),
-            m.info.as_ref().and_then(|i| i.size),
-        ),
-        _ => return None,
-    };
-    let MediaSource::Plain(mxc) = source else {
-        return None;
-    };
-    Some(MediaRef {
-        mxc: mxc.to_string(),
-        filename,
-        mimetype,
-        size: size.map(u64::from),
-    })
-}
-
-/// Removes the `> quoted` lines a reply fallback puts before the text.
-fn strip_reply_fallback(body: &str) -> String {
-    let mut lines = body.lines().peekable();
-    if !lines.peek().is_some_and(|l| l.starts_with("> ")) {
-        return body.to_owned();
-    }
-    while lines.peek().is_some_and(|l| l.starts_with('>')) {
-        lines.next();
-    }
-    if lines.peek().is_some_and(|l| l.is_empty()) {
-        lines.next();
-    }
-    lines.collect::<Vec<_>>().join("\n")
-}
-
-/// Removes the `<mx-reply>` block from a formatted body.
-fn strip_reply_html(html: &str) -> String {
-    match (html.find("<mx-reply>"), html.find("</mx-reply>")) {
-        (Some(start), Some(end)) if end > start => {
-            format!("{}{}", &html[..start], &html[end + "</mx-reply>".len()..])
-        }
-        _ => html.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{strip_reply_fallback, strip_reply_html};
-
-    #[test]
-    fn reply_fallbacks_are_removed() {
-        assert_eq!(
-            strip_reply_fallback("> <@a:x> original\n> more\n\nmy answer"),
-            "my answer"
-        );
-        assert_eq!(strip_reply_fallback("plain text"), "plain text");
-        assert_eq!(strip_reply_fallback("a > b"), "a > b");
-        assert_eq!(
-            strip_reply_html("<mx-reply><blockquote>q</blockquote></mx-reply><b>answer</b>"),
-            "<b>answer</b>"
-        );
     }
 }
