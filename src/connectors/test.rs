@@ -95,9 +95,12 @@ struct Network {
 }
 
 /// The test connector.
-pub struct TestConnector {
+pub struct TestConnector(Arc<Shared>);
+
+/// What the connector and its control API share.
+struct Shared {
     config: TestConnectorConfig,
-    network: Arc<Mutex<Network>>,
+    network: Mutex<Network>,
     sink: OnceLock<Arc<dyn InboundSink>>,
 }
 
@@ -120,10 +123,29 @@ impl TestConnector {
                 }
             }
         }
-        Self {
+        Self(Arc::new(Shared {
             config,
-            network: Arc::new(Mutex::new(network)),
+            network: Mutex::new(network),
             sink: OnceLock::new(),
+        }))
+    }
+}
+
+impl Shared {
+    /// A contact id: 1–64 letters, digits or `._+@-`, lower-cased.
+    fn resolve(input: &str) -> Result<String, String> {
+        let contact = input.trim().to_ascii_lowercase();
+        let valid = !contact.is_empty()
+            && contact.len() <= 64
+            && contact
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+@-".contains(&b));
+        if valid {
+            Ok(contact)
+        } else {
+            Err(format!(
+                "`{input}` is not a test contact: use 1–64 letters, digits or ._+@-"
+            ))
         }
     }
 
@@ -167,10 +189,10 @@ struct Injected {
 }
 
 async fn inject(
-    State(me): State<Arc<TestConnector>>,
+    State(me): State<Arc<Shared>>,
     Json(msg): Json<Injected>,
 ) -> (StatusCode, Json<Value>) {
-    let contact = match me.resolve_identifier(&msg.from) {
+    let contact = match Shared::resolve(&msg.from) {
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))),
     };
@@ -202,7 +224,7 @@ async fn inject(
     }
 }
 
-async fn sent(State(me): State<Arc<TestConnector>>) -> Json<Vec<SentRecord>> {
+async fn sent(State(me): State<Arc<Shared>>) -> Json<Vec<SentRecord>> {
     let sent = me
         .network
         .lock()
@@ -211,7 +233,7 @@ async fn sent(State(me): State<Arc<TestConnector>>) -> Json<Vec<SentRecord>> {
     Json(sent)
 }
 
-async fn signals(State(me): State<Arc<TestConnector>>) -> Json<Vec<Signal>> {
+async fn signals(State(me): State<Arc<Shared>>) -> Json<Vec<Signal>> {
     Json(
         me.network
             .lock()
@@ -220,7 +242,7 @@ async fn signals(State(me): State<Arc<TestConnector>>) -> Json<Vec<Signal>> {
     )
 }
 
-impl TestConnector {
+impl Shared {
     /// Records and "delivers" one message; the shared path of text and files.
     fn deliver(
         &self,
@@ -307,7 +329,7 @@ impl Media for TestConnector {
             content_type: file.content_type.clone(),
             size: file.data.len(),
         };
-        self.deliver(message, Some(record))
+        self.0.deliver(message, Some(record))
     }
 }
 
@@ -319,7 +341,7 @@ impl Typing for TestConnector {
         sender: &Sender,
         typing: bool,
     ) -> Result<(), SendError> {
-        self.signal(Signal {
+        self.0.signal(Signal {
             kind: if typing { "typing" } else { "stopped-typing" },
             to: conversation.to_owned(),
             from: sender.user_id.clone(),
@@ -337,7 +359,7 @@ impl Receipts for TestConnector {
         target: &str,
         sender: &Sender,
     ) -> Result<(), SendError> {
-        self.signal(Signal {
+        self.0.signal(Signal {
             kind: "read",
             to: conversation.to_owned(),
             from: sender.user_id.clone(),
@@ -362,29 +384,24 @@ impl Connector for TestConnector {
     }
 
     async fn run(&self, ctx: ConnectorCtx) -> Result<(), ConnectorError> {
-        let _ = self.sink.set(ctx.inbound.clone());
-        let listener = tokio::net::TcpListener::bind(self.config.control_bind)
+        let _ = self.0.sink.set(ctx.inbound.clone());
+        let listener = tokio::net::TcpListener::bind(self.0.config.control_bind)
             .await
             .map_err(|e| {
                 ConnectorError(format!(
                     "connectors[type=test].control_bind {}: {e}",
-                    self.config.control_bind
+                    self.0.config.control_bind
                 ))
             })?;
-        tracing::info!(address = %self.config.control_bind, "Test network control API listening.");
-        let me = Arc::new(Self {
-            config: self.config.clone(),
-            network: self.network.clone(),
-            sink: self.sink.clone(),
-        });
-        axum::serve(listener, me.control_router())
+        tracing::info!(address = %self.0.config.control_bind, "Test network control API listening.");
+        axum::serve(listener, self.0.clone().control_router())
             .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
             .await
             .map_err(|e| ConnectorError(format!("test network control API: {e}")))
     }
 
     async fn send(&self, message: &Outbound) -> Result<String, SendError> {
-        self.deliver(message, None)
+        self.0.deliver(message, None)
     }
 
     fn media(&self) -> Option<&dyn Media> {
@@ -400,19 +417,7 @@ impl Connector for TestConnector {
     }
 
     fn resolve_identifier(&self, input: &str) -> Result<String, String> {
-        let contact = input.trim().to_ascii_lowercase();
-        let valid = !contact.is_empty()
-            && contact.len() <= 64
-            && contact
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._+@-".contains(&b));
-        if valid {
-            Ok(contact)
-        } else {
-            Err(format!(
-                "`{input}` is not a test contact: use 1–64 letters, digits or ._+@-"
-            ))
-        }
+        Shared::resolve(input)
     }
 
     fn protocol(&self) -> Option<ThirdPartyProtocol> {
@@ -426,17 +431,17 @@ impl Connector for TestConnector {
     }
 
     async fn probe(&self) -> Health {
-        match tokio::net::TcpListener::bind(self.config.control_bind).await {
+        match tokio::net::TcpListener::bind(self.0.config.control_bind).await {
             Ok(_) => Health::Ok,
             Err(e) => Health::Degraded(format!(
                 "control_bind {} is taken ({e}); fine if passerelle is running",
-                self.config.control_bind
+                self.0.config.control_bind
             )),
         }
     }
 
     async fn health(&self) -> Health {
-        if self.sink.get().is_some() {
+        if self.0.sink.get().is_some() {
             Health::Ok
         } else {
             Health::Down("not started".to_owned())
