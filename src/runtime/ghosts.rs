@@ -10,6 +10,16 @@ use crate::{
     store::{Ghost, Portal},
 };
 
+/// A database failure while talking to the homeserver: worth retrying like a network error.
+fn storage(e: crate::store::Error) -> MatrixError {
+    MatrixError {
+        kind: RetryKind::Network,
+        status: None,
+        errcode: None,
+        message: e.to_string(),
+    }
+}
+
 fn permanent(message: String) -> MatrixError {
     MatrixError {
         kind: RetryKind::Permanent,
@@ -34,16 +44,7 @@ impl Runtime {
             .map_err(|e| permanent(e.to_string()))?;
         let user =
             UserId::parse(user_id.as_str()).map_err(|e| permanent(format!("{user_id}: {e}")))?;
-        let known = self
-            .store
-            .ghost_by_user(&user_id)
-            .await
-            .map_err(|e| MatrixError {
-                kind: RetryKind::Network,
-                status: None,
-                errcode: None,
-                message: e.to_string(),
-            })?;
+        let known = self.store.ghost_by_user(&user_id).await.map_err(storage)?;
         let wanted_name = display_name
             .map(str::to_owned)
             .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
@@ -69,12 +70,7 @@ impl Runtime {
                 registered: true,
             })
             .await
-            .map_err(|e| MatrixError {
-                kind: RetryKind::Network,
-                status: None,
-                errcode: None,
-                message: e.to_string(),
-            })?;
+            .map_err(storage)?;
         Ok(user)
     }
 
@@ -134,12 +130,7 @@ impl Runtime {
             conversation: conversation.to_owned(),
             room_id: room.to_string(),
         };
-        if !self
-            .store
-            .insert_portal(&portal)
-            .await
-            .map_err(|e| permanent(e.to_string()))?
-        {
+        if !self.store.insert_portal(&portal).await.map_err(storage)? {
             tracing::warn!(room_id = %room, "A portal for this conversation appeared meanwhile; using the new room anyway.");
             self.store
                 .delete_portal_of(connector, conversation)

@@ -121,11 +121,26 @@ impl Store {
         error: Option<&str>,
         sends: &[super::NewOutbox],
     ) -> Result<()> {
+        self.finish_row("inbox", id, final_state, error, sends)
+            .await
+    }
+
+    /// Sets a queue row's final state and inserts its sends in one database transaction.
+    /// `table` is one of the two inbox tables, never user input.
+    async fn finish_row(
+        &self,
+        table: &'static str,
+        id: i64,
+        final_state: i64,
+        error: Option<&str>,
+        sends: &[super::NewOutbox],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for send in sends {
             super::outbox::insert(&mut tx, send).await?;
         }
-        sqlx::query("UPDATE inbox SET state = $1, error = $2, done_at = $3 WHERE id = $4")
+        let sql = format!("UPDATE {table} SET state = $1, error = $2, done_at = $3 WHERE id = $4");
+        sqlx::query(&sql)
             .bind(final_state)
             .bind(error)
             .bind(now_ms())
@@ -206,19 +221,8 @@ impl Store {
         error: Option<&str>,
         sends: &[super::NewOutbox],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for send in sends {
-            super::outbox::insert(&mut tx, send).await?;
-        }
-        sqlx::query("UPDATE remote_inbox SET state = $1, error = $2, done_at = $3 WHERE id = $4")
-            .bind(final_state)
-            .bind(error)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.finish_row("remote_inbox", id, final_state, error, sends)
+            .await
     }
 
     /// Number of inbox events in each state, for tests and diagnostics: (pending, done, skipped).
