@@ -45,4 +45,11 @@ trap 'scripts/peers/stop-peers.sh' EXIT
 scripts/peers/stop-peers.sh synapse >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
 
-cargo test --locked "$@"
+log=$it/cargo-test.log
+status=0
+cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+scripts/peers/stop-peers.sh
+trap - EXIT
+# One closing line for every test binary together.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
