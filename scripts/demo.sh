@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# A local demo of passerelle: builds it, starts a throw-away Synapse and passerelle with its
+# built-in test network, runs `passerelle doctor` and a scripted round trip, then keeps
+# everything running for a Matrix client until Ctrl-C.
+#
+# Usage: scripts/demo.sh [--check]
+#   --check (or DEMO_CHECK=1): stop after the round trip; exit 0 if it all worked, else 1.
+#
+# State (config, registration, database, logs, Synapse's data and pid files) lives in
+# target/demo and is recreated on every run; only Synapse's venv (target/peers/venv) is
+# shared with scripts/test.sh, which uses its own directory and ports.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+
+usage() { echo "usage: scripts/demo.sh [--check]   (or DEMO_CHECK=1)"; }
+check=${DEMO_CHECK:-0}
+for arg in "$@"; do
+  case $arg in
+    --check) check=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+[[ $check == 1 ]] || check=0
+
+hs_port=8008 as_port=29333 control_port=29555
+hs_url=http://127.0.0.1:$hs_port
+control=http://127.0.0.1:$control_port
+demo=$repo/target/demo
+export SYNAPSE_VENV=${SYNAPSE_VENV:-$repo/target/peers/venv}
+export PEERS_DIR=$demo/peers
+# shellcheck source=scripts/peers/lib.sh
+source "$repo/scripts/peers/lib.sh"
+
+bin=$repo/target/debug/passerelle
+config=$demo/config.yaml
+registration=$demo/registration.yaml
+plog=$demo/passerelle.log
+
+bold='' plain=''
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
+
+# Stops passerelle (TERM, up to 15 s for its 10 s drain, then KILL), then Synapse.
+stop_all() {
+  local pid i
+  if pid=$(recorded_pid passerelle) && is_alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 150; i++ )); do is_alive "$pid" || break; sleep 0.1; done
+    if is_alive "$pid"; then
+      log "passerelle (pid $pid) still running after 15 s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    echo "stopped passerelle"
+  fi
+  forget_pid passerelle
+  scripts/peers/stop-peers.sh synapse
+}
+
+cleaned=0
+cleanup() {
+  local rc=$?
+  trap '' INT TERM
+  (( cleaned )) && return
+  cleaned=1
+  [[ -z ${sleeper:-} ]] || kill "$sleeper" 2>/dev/null || true
+  say "Stopping"
+  stop_all || true
+  forget_pid demo
+  exit "$rc"
+}
+
+if pid=$(recorded_pid demo) && is_alive "$pid"; then
+  die "a demo is already running (pid $pid); stop it with Ctrl-C or: kill $pid"
+fi
+# Leftovers of a demo that was killed outright (its own pid files only).
+if compgen -G "$RUN_DIR/*.pid" >/dev/null; then
+  log "stopping what a previous demo left running"
+  stop_all || true
+fi
+
+for port in "$hs_port" "$as_port" "$control_port"; do
+  if port_in_use "$port"; then
+    die "127.0.0.1:$port is already in use; stop what listens there (ss -ltnp 'sport = :$port') and retry"
+  fi
+done
+
+# Fresh state on every run (logs of the last run stay until then).
+rm -rf "$demo"
+mkdir -p "$RUN_DIR"
+echo "$$" >"$(pid_file demo)"
+proc_start "$$" >"$RUN_DIR/demo.start"
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+t_start=$(now_us)
+
+say "Building passerelle and installing Synapse"
+# Debug build: from scratch on 2 cores it takes ~3 min, --release ~7-10 min; it
+# shares target/debug with scripts/test.sh, and a demo does not need the speed.
+cargo build --locked --bins
+scripts/peers/install-peers.sh synapse
+
+say "Writing $config"
+cat >"$config" <<YAML
+# passerelle demo configuration (written by scripts/demo.sh on every run).
+homeserver:
+  url: "$hs_url"
+  server_name: "localhost"
+appservice:
+  id: "passerelle-demo"
+  bind: "127.0.0.1:$as_port"
+  url: "http://127.0.0.1:$as_port"
+  as_token: "CHANGE_ME"
+  hs_token: "CHANGE_ME"
+  bot_localpart: "passerelle"
+database:
+  path: "passerelle.db"
+permissions:
+  "localhost": "admin"
+connectors:
+  - type: "test"
+    ghost_template: "_test_{id}"
+    inbound:
+      invite: ["@demo:localhost"]
+    control_bind: "127.0.0.1:$control_port"
+    echo: true
+YAML
+"$bin" generate-registration -c "$config" -o "$registration"
+
+say "Starting Synapse on $hs_url"
+SYNAPSE_PORT=$hs_port SYNAPSE_APPSERVICE_FILES=$registration SYNAPSE_ADMIN_USER=demo SYNAPSE_ADMIN_PASSWORD=demo \
+  scripts/peers/start-synapse.sh
+
+say "Starting passerelle (log: $plog)"
+t0=$(now_us)
+# NO_COLOR: no ANSI escapes in the log file.
+start_bg passerelle "$plog" env NO_COLOR=1 "$bin" run -c "$config"
+pas_pid=$BG_PID
+wait_http "http://127.0.0.1:$as_port/ready" "$pas_pid" 60 "$plog" \
+  || die "passerelle did not become ready"
+echo "passerelle pid=$pas_pid ready in $(elapsed "$t0")s"
+
+say "passerelle doctor"
+if ! "$bin" doctor -c "$config" -r "$registration"; then
+  log_tail "$plog"
+  die "passerelle doctor found problems (see above)"
+fi
+
+say "Round trip: a Matrix user and the test network"
+if ! python3 scripts/demo_roundtrip.py --homeserver "$hs_url" --control "$control" \
+  --user demo --password demo; then
+  log_tail "$plog"
+  die "the round trip failed; logs: $plog and $PEERS_DIR/synapse/synapse.log"
+fi
+echo "everything up and checked in $(elapsed "$t_start")s"
+
+if (( check )); then
+  say "Check passed"
+  exit 0
+fi
+
+cat <<EOF
+
+${bold}passerelle is running. Try it with any Matrix client:${plain}
+
+  Homeserver   $hs_url   (choose "custom homeserver" / "other" in the client)
+  Login        demo
+  Password     demo
+
+  Clients: Element desktop (element.io), or from Debian: apt install fractal  (or nheko)
+
+  Start a chat with @_test_<anyname>:localhost, e.g. @_test_carol:localhost:
+  it is a contact on passerelle's test network and answers every message with "echo: <text>".
+
+  Play a remote contact writing first (you get invited to a new room):
+    curl -sS -H 'Content-Type: application/json' $control/inbound \\
+      -d '{"from": "dave", "name": "Dave", "text": "Hello from the test network"}'
+  What passerelle sent to the network:  curl -sS $control/sent
+
+  Logs:   $plog
+          $PEERS_DIR/synapse/synapse.log
+  Config: $config
+
+Press Ctrl-C to stop.
+EOF
+
+# Wait for a signal; stop if passerelle or Synapse dies on its own.
+while true; do
+  if ! is_alive "$pas_pid"; then
+    log_tail "$plog"
+    die "passerelle exited"
+  fi
+  if ! spid=$(recorded_pid synapse) || ! is_alive "$spid"; then
+    log_tail "$PEERS_DIR/synapse/synapse.log"
+    die "Synapse exited"
+  fi
+  sleep 1 &
+  sleeper=$!
+  wait "$sleeper" || true
+  sleeper=
+done
