@@ -21,7 +21,7 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnFailure, TraceLayer},
 };
 
 pub use self::error::AppError;
@@ -80,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyTimeoutLayer::new(timeout))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(TraceLayer::new_for_http())
+        // Handlers log their own failures; a 503 from /ready while starting is no error.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))

@@ -141,6 +141,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "Some tasks did not stop in time; their items stay queued for the next start."
         );
     }
+    runtime.store().close().await;
     tracing::info!("Stopped.");
     Ok(())
 }

@@ -77,6 +77,11 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Closes every connection; SQLite then checkpoints and removes its WAL files.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// The pool, for tests and benchmarks.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

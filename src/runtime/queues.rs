@@ -175,7 +175,16 @@ impl Runtime {
                 }
             };
             let outcome = self.process(&item).await;
-            match self.commit(&item, outcome, attempt).await {
+            let queues_more = matches!(
+                &outcome,
+                Outcome::Done(sends) | Outcome::Failed { sends, .. } | Outcome::Sent { sends, .. } if !sends.is_empty()
+            );
+            let committed = self.commit(&item, outcome, attempt).await;
+            if queues_more && committed.as_ref().is_ok_and(Option::is_none) {
+                // New sends were stored with the outcome: start their queue now.
+                self.wake.notify_one();
+            }
+            match committed {
                 Ok(None) => attempt = 0,
                 Ok(Some(delay)) => {
                     attempt = attempt.saturating_add(1);

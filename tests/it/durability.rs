@@ -128,4 +128,6 @@ fn sigterm_drains_and_exits_cleanly() {
         p.log()
     );
     assert!(p.log().contains("Stopped."));
+    // The database was closed: SQLite folded its write-ahead log back in.
+    assert!(!p.dir.join("passerelle.db-wal").exists(), "the database was not closed");
 }
