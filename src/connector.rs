@@ -35,6 +35,18 @@ pub trait Connector: Send + Sync + 'static {
     /// or explains why it is not valid.
     fn resolve_identifier(&self, input: &str) -> Result<String, String>;
 
+    /// The contact (ghost remote id) of a conversation. By default a conversation is one
+    /// contact; a network whose direct chats are per Matrix user (XMPP) overrides this and
+    /// [`Connector::conversation_for`] together.
+    fn contact_of<'a>(&self, conversation: &'a str) -> &'a str {
+        conversation
+    }
+
+    /// The conversation a Matrix user starts by inviting `contact`'s ghost.
+    fn conversation_for(&self, contact: &str, _inviter: &str) -> String {
+        contact.to_owned()
+    }
+
     /// Third-party protocol description, for `/thirdparty/protocol/{protocol}` lookups.
     fn protocol(&self) -> Option<ThirdPartyProtocol> {
         None
@@ -212,6 +224,10 @@ pub struct Inbound {
     pub timestamp_ms: Option<i64>,
     /// Remote id of the message this one replies to.
     pub reply_to: Option<String>,
+    /// The Matrix user the message is addressed to, when the network addresses one (XMPP
+    /// component JIDs); they are invited to the conversation's room.
+    #[serde(default)]
+    pub recipient: Option<String>,
 }
 
 /// Where a connector hands inbound messages to the runtime.

@@ -214,6 +214,7 @@ async fn inject(
         html: None,
         timestamp_ms: msg.ts,
         reply_to: None,
+        recipient: None,
     };
     match sink.commit(NAME, inbound).await {
         Ok(()) => (StatusCode::OK, Json(json!({"remote_id": remote_id}))),
@@ -305,6 +306,7 @@ impl Shared {
             html: None,
             timestamp_ms: None,
             reply_to: Some(remote_id.to_owned()),
+            recipient: None,
         };
         let sink = sink.clone();
         tokio::spawn(async move {

@@ -109,10 +109,11 @@ impl Runtime {
                     return e.into();
                 }
                 let connector = entry.connector.name();
+                let conversation = entry.connector.conversation_for(&remote_id, &event.sender);
                 match self.store.portal_by_room(room.as_str()).await {
                     Ok(Some(existing))
                         if existing.connector == connector
-                            && existing.conversation == remote_id =>
+                            && existing.conversation == conversation =>
                     {
                         return Outcome::Done(Vec::new());
                     }
@@ -132,12 +133,12 @@ impl Runtime {
                     Err(e) => return e.into(),
                 }
                 // The latest room a contact was invited to becomes its portal.
-                if let Err(e) = self.store.delete_portal_of(connector, &remote_id).await {
+                if let Err(e) = self.store.delete_portal_of(connector, &conversation).await {
                     return e.into();
                 }
                 let portal = Portal {
                     connector: connector.to_owned(),
-                    conversation: remote_id,
+                    conversation,
                     room_id: room.to_string(),
                 };
                 match self.store.insert_portal(&portal).await {
@@ -153,11 +154,10 @@ impl Runtime {
                 if self.registry.by_ghost(target, self.server_name()).is_some()
                     && let Ok(Some(portal)) = self.store.portal_by_room(room.as_str()).await
                 {
-                    let ghost_of_portal = self.registry.by_name(&portal.connector).and_then(|e| {
-                        e.template
-                            .user_id(&portal.conversation, self.server_name())
-                            .ok()
-                    });
+                    let ghost_of_portal = self
+                        .registry
+                        .by_name(&portal.connector)
+                        .and_then(|e| self.portal_ghost(e, &portal).ok());
                     if ghost_of_portal.as_deref() == Some(target) {
                         return match self.store.delete_portal(room.as_str()).await {
                             Ok(()) => Outcome::Done(Vec::new()),
@@ -187,10 +187,7 @@ impl Runtime {
         let Some(entry) = self.registry.by_name(&portal.connector) else {
             return Outcome::Skipped(format!("connector {} is not enabled", portal.connector));
         };
-        let ghost = match entry
-            .template
-            .user_id(&portal.conversation, self.server_name())
-        {
+        let ghost = match self.portal_ghost(entry, &portal) {
             Ok(g) => g,
             Err(e) => return Outcome::Skipped(e.to_string()),
         };

@@ -30,6 +30,18 @@ fn permanent(message: String) -> MatrixError {
 }
 
 impl Runtime {
+    /// The ghost user id of a portal's contact.
+    pub(super) fn portal_ghost(
+        &self,
+        entry: &Entry,
+        portal: &Portal,
+    ) -> Result<String, crate::ids::IdError> {
+        entry.template.user_id(
+            entry.connector.contact_of(&portal.conversation),
+            self.server_name(),
+        )
+    }
+
     /// Registers the ghost of `remote_id` if needed and keeps its display name current.
     pub async fn ensure_ghost(
         &self,
@@ -82,6 +94,7 @@ impl Runtime {
         conversation: &str,
         ghost: &UserId,
         name: &str,
+        recipient: Option<&str>,
     ) -> Result<OwnedRoomId, MatrixError> {
         let connector = entry.connector.name();
         let routing = entry.config.inbound();
@@ -90,6 +103,11 @@ impl Runtime {
             .iter()
             .filter_map(|u| UserId::parse(u.as_str()).ok())
             .collect();
+        if let Some(user) = recipient.and_then(|r| UserId::parse(r).ok())
+            && !invite.contains(&user)
+        {
+            invite.push(user);
+        }
         let inbox_room = match &routing.room {
             Some(alias) => match RoomAliasId::parse(alias.as_str()) {
                 Ok(alias) => Some(self.shared_inbox_members(&alias, &mut invite).await?),

@@ -59,6 +59,14 @@ impl Runtime {
                 retry_after: None,
             };
         };
+        // A message addressed to a Matrix user who may not use the bridge is not delivered.
+        let recipient = message
+            .recipient
+            .clone()
+            .filter(|r| self.permissions.level(r) >= crate::config::PermissionLevel::Relay);
+        if message.recipient.is_some() && recipient.is_none() {
+            return Outcome::Skipped("the addressed Matrix user may not use the bridge".into());
+        }
         let ghost = match self
             .ensure_ghost(entry, &message.sender, message.sender_name.as_deref())
             .await
@@ -78,7 +86,13 @@ impl Runtime {
                     .clone()
                     .unwrap_or_else(|| message.conversation.clone());
                 match self
-                    .create_portal(entry, &message.conversation, &ghost, &name)
+                    .create_portal(
+                        entry,
+                        &message.conversation,
+                        &ghost,
+                        &name,
+                        recipient.as_deref(),
+                    )
                     .await
                 {
                     Ok(room) => room.to_string(),

@@ -27,10 +27,7 @@ impl Runtime {
         let Some(entry) = self.registry.by_name(&portal.connector) else {
             return Outcome::Skipped("connector not enabled".into());
         };
-        let Ok(ghost) = entry
-            .template
-            .user_id(&portal.conversation, self.server_name())
-        else {
+        let Ok(ghost) = self.portal_ghost(entry, &portal) else {
             return Outcome::Skipped("invalid ghost".into());
         };
         let Ok(ghost) = UserId::parse(ghost.as_str()) else {
