@@ -194,6 +194,8 @@ impl fmt::Display for PermissionLevel {
 pub enum ConnectorConfig {
     /// A loopback network inside passerelle, for smoke tests and the local demo.
     Test(TestConnectorConfig),
+    /// XMPP, as an external component (XEP-0114) of the organisation's XMPP server.
+    Xmpp(XmppConnectorConfig),
 }
 
 impl ConnectorConfig {
@@ -201,6 +203,7 @@ impl ConnectorConfig {
     pub fn ghost_template(&self) -> &str {
         match self {
             Self::Test(c) => &c.ghost_template,
+            Self::Xmpp(c) => &c.ghost_template,
         }
     }
 
@@ -208,6 +211,7 @@ impl ConnectorConfig {
     pub fn inbound(&self) -> &InboundRouting {
         match self {
             Self::Test(c) => &c.inbound,
+            Self::Xmpp(c) => &c.inbound,
         }
     }
 
@@ -215,6 +219,7 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Test(_) => "test",
+            Self::Xmpp(_) => "xmpp",
         }
     }
 }
@@ -250,6 +255,32 @@ pub struct TestConnectorConfig {
     /// Append every sent message to this JSON-lines file (it survives restarts); none: memory only.
     #[serde(default)]
     pub record_path: Option<PathBuf>,
+}
+
+/// The XMPP connector: an external component (XEP-0114).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppConnectorConfig {
+    /// Ghost localpart template; `{id}` stands for the escaped bare JID.
+    #[serde(default = "default_xmpp_ghost_template")]
+    pub ghost_template: String,
+    /// Where a conversation started on the XMPP side goes (besides the Matrix user it is
+    /// addressed to).
+    #[serde(default)]
+    pub inbound: InboundRouting,
+    /// Host and port of the XMPP server's component listener.
+    #[serde(default = "default_xmpp_server")]
+    pub server: String,
+    /// The component's domain, as declared on the XMPP server (e.g. `matrix.example.org`).
+    pub domain: String,
+    /// The component secret shared with the XMPP server.
+    pub secret: Secret,
+    /// Domains whose users may write to Matrix users; empty: any domain.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Largest message body sent or accepted.
+    #[serde(default = "default_xmpp_max_message")]
+    pub max_message_size: ByteSize,
 }
 
 impl Config {
@@ -449,6 +480,15 @@ fn default_log_level() -> String {
 }
 fn default_test_ghost_template() -> String {
     "_test_{id}".to_owned()
+}
+fn default_xmpp_ghost_template() -> String {
+    "_xmpp_{id}".to_owned()
+}
+fn default_xmpp_server() -> String {
+    "127.0.0.1:5347".to_owned()
+}
+fn default_xmpp_max_message() -> ByteSize {
+    ByteSize::kib(64)
 }
 fn default_test_control_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 29555))

@@ -2,6 +2,7 @@
 //! (one `match` arm) and its own module only.
 
 pub mod test;
+pub mod xmpp;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ impl Registry {
             let template = GhostTemplate::parse(config.ghost_template())?;
             let connector: Arc<dyn Connector> = match config {
                 ConnectorConfig::Test(c) => Arc::new(test::TestConnector::new(c.clone())),
+                ConnectorConfig::Xmpp(c) => Arc::new(xmpp::XmppConnector::new(c.clone())),
             };
             entries.push(Entry {
                 connector,

@@ -47,7 +47,11 @@ fn the_example_parses_through_the_production_path() {
     let config = parse(EXAMPLE).expect("config.example.yaml must load");
     assert_eq!(
         config.placeholders(),
-        ["appservice.as_token", "appservice.hs_token"]
+        [
+            "appservice.as_token",
+            "appservice.hs_token",
+            "connectors[type=xmpp].secret"
+        ]
     );
     assert!(config.validate().is_empty(), "{:?}", config.validate());
 }

@@ -103,6 +103,20 @@ impl Config {
                     ));
                 }
             }
+            if let super::ConnectorConfig::Xmpp(x) = connector {
+                if x.domain.is_empty() || x.domain.contains(['@', '/', ' ']) {
+                    problems.push(problem(
+                        format!("connectors.{i}.domain"),
+                        "must be the component's domain as declared on the XMPP server, e.g. matrix.example.org",
+                    ));
+                }
+                if !x.server.contains(':') {
+                    problems.push(problem(
+                        format!("connectors.{i}.server"),
+                        "must be host:port of the XMPP server's component listener, e.g. 127.0.0.1:5347",
+                    ));
+                }
+            }
             if let Some(room) = &connector.inbound().room
                 && ruma::RoomAliasId::parse(room.as_str()).is_err()
             {
@@ -123,6 +137,13 @@ impl Config {
         }
         if self.appservice.hs_token.is_placeholder() {
             keys.push("appservice.hs_token");
+        }
+        for c in &self.connectors {
+            if let super::ConnectorConfig::Xmpp(x) = c
+                && x.secret.is_placeholder()
+            {
+                keys.push("connectors[type=xmpp].secret");
+            }
         }
         keys
     }

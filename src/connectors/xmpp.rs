@@ -1,0 +1,508 @@
+//! The XMPP connector: passerelle as an external component (XEP-0114) of the organisation's
+//! XMPP server. Matrix users speak from JIDs on the component domain; XMPP contacts appear as
+//! ghosts. See [`addressing`] for both mappings.
+
+mod addressing;
+mod link;
+mod stanzas;
+
+use std::{
+    str::FromStr,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::{
+    Stanza,
+    jid::{BareJid, Jid},
+    parsers::{
+        disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
+        iq::Iq,
+        message::Message,
+        ns,
+        presence::{Presence, Type as PresenceType},
+        stanza_error::{DefinedCondition, ErrorType, StanzaError},
+    },
+};
+
+use self::link::{Incoming, Link};
+use crate::{
+    config::XmppConnectorConfig,
+    connector::{
+        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, Outbound,
+        SendError, ThirdPartyProtocol,
+    },
+    matrix::backoff,
+};
+
+const NAME: &str = "xmpp";
+
+/// A stanza to write, and who waits for the result.
+struct Outgoing {
+    stanza: Stanza,
+    written: oneshot::Sender<Result<(), String>>,
+}
+
+/// The XMPP connector.
+pub struct XmppConnector {
+    config: XmppConnectorConfig,
+    outgoing: mpsc::Sender<Outgoing>,
+    queue: Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl XmppConnector {
+    /// Creates the connector; it connects when the runtime starts it.
+    pub fn new(config: XmppConnectorConfig) -> Self {
+        let (outgoing, queue) = mpsc::channel(64);
+        Self {
+            config,
+            outgoing,
+            queue: Mutex::new(Some(queue)),
+            connected: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = error;
+        }
+    }
+
+    /// Serves one connected session until the link fails or shutdown.
+    async fn session(
+        &self,
+        link: &mut Link,
+        queue: &mut mpsc::Receiver<Outgoing>,
+        ctx: &ConnectorCtx,
+    ) -> Result<(), String> {
+        let mut pings = 0u64;
+        loop {
+            tokio::select! {
+                () = ctx.shutdown.cancelled() => {
+                    let _ = link.shutdown().await;
+                    return Ok(());
+                }
+                Some(out) = queue.recv() => {
+                    let result = link::write(link, out.stanza).await;
+                    let failed = result.is_err();
+                    let _ = out.written.send(result.clone());
+                    if failed {
+                        return result;
+                    }
+                }
+                incoming = link::read(link) => match incoming? {
+                    Incoming::Stanza(stanza) => {
+                        for reply in self.handle(*stanza, ctx).await {
+                            link::write(link, reply).await?;
+                        }
+                    }
+                    Incoming::Nothing => {}
+                    Incoming::Idle => {
+                        pings += 1;
+                        link::write(link, self.keepalive(pings)).await?;
+                    }
+                },
+            }
+        }
+    }
+
+    /// A ping to ourselves through the server, so silence is noticed.
+    fn keepalive(&self, n: u64) -> Stanza {
+        let domain = Jid::from_str(&self.config.domain).ok();
+        let ping = stanzas::element("ping", "urn:xmpp:ping", &[]);
+        Stanza::Iq(Iq::Get {
+            from: domain.clone(),
+            to: domain,
+            id: format!("keepalive-{n}"),
+            payload: ping,
+        })
+    }
+
+    /// Handles one stanza; returns the stanzas to answer with.
+    async fn handle(&self, stanza: Stanza, ctx: &ConnectorCtx) -> Vec<Stanza> {
+        match stanza {
+            Stanza::Message(m) => {
+                self.handle_message(m, ctx).await;
+                Vec::new()
+            }
+            Stanza::Presence(p) => self.handle_presence(p),
+            Stanza::Iq(iq) => self.handle_iq(iq),
+        }
+    }
+
+    /// True if `from` may write to Matrix users.
+    fn allowed(&self, from: &BareJid) -> bool {
+        let domain = from.domain().as_str();
+        if domain.eq_ignore_ascii_case(&self.config.domain) {
+            return false;
+        }
+        self.config.allowed_domains.is_empty()
+            || self
+                .config
+                .allowed_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The Matrix user a stanza is addressed to, if the address is one of ours.
+    fn recipient(&self, to: Option<&Jid>) -> Option<String> {
+        let to = to?;
+        if !to
+            .domain()
+            .as_str()
+            .eq_ignore_ascii_case(&self.config.domain)
+        {
+            return None;
+        }
+        addressing::user_of_node(to.node()?.as_str())
+    }
+
+    async fn handle_message(&self, message: Message, ctx: &ConnectorCtx) {
+        let Some(from) = message.from.as_ref().map(Jid::to_bare) else {
+            tracing::warn!(connector = NAME, "Dropped a message without a sender.");
+            return;
+        };
+        if !self.allowed(&from) {
+            tracing::warn!(connector = NAME, domain = %from.domain(), "Dropped a message from a domain that is not allowed.");
+            return;
+        }
+        if !stanzas::is_chat(&message) {
+            tracing::debug!(
+                connector = NAME,
+                "Ignored a message that is not a one-to-one chat."
+            );
+            return;
+        }
+        let Some(recipient) = self.recipient(message.to.as_ref()) else {
+            tracing::info!(
+                connector = NAME,
+                "Dropped a message to an address that is no Matrix user."
+            );
+            return;
+        };
+        let received = stanzas::read(&message);
+        let Some(body) = received.body else {
+            return;
+        };
+        let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
+        let body = if body.len() > max {
+            let mut cut = max;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!(
+                "{}… [truncated: the message was larger than {}]",
+                &body[..cut],
+                self.config.max_message_size
+            )
+        } else {
+            body
+        };
+        let contact = from.to_string().to_lowercase();
+        let remote_id = received
+            .id
+            .map(|id| format!("{contact}/{id}"))
+            .unwrap_or_else(|| format!("{contact}/t{}", crate::store::now_ms()));
+        let inbound = Inbound {
+            remote_id,
+            conversation: addressing::conversation(&contact, &recipient),
+            sender: contact,
+            sender_name: received.nick,
+            body,
+            html: None,
+            timestamp_ms: None,
+            reply_to: None,
+            recipient: Some(recipient),
+        };
+        if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+            tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");
+        }
+    }
+
+    fn handle_presence(&self, presence: Presence) -> Vec<Stanza> {
+        let (Some(from), Some(to)) = (presence.from.clone(), presence.to.clone()) else {
+            return Vec::new();
+        };
+        if self.recipient(Some(&to)).is_none() {
+            return Vec::new();
+        }
+        let from_bare = from.to_bare();
+        if !self.allowed(&from_bare) {
+            return Vec::new();
+        }
+        let reply_to: Jid = from_bare.into();
+        match presence.type_ {
+            // Anyone may see that a Matrix user is reachable.
+            PresenceType::Subscribe => vec![
+                Stanza::Presence(
+                    Presence::subscribed()
+                        .with_from(to.to_bare())
+                        .with_to(reply_to.clone()),
+                ),
+                Stanza::Presence(
+                    Presence::available()
+                        .with_from(to.to_bare())
+                        .with_to(reply_to),
+                ),
+            ],
+            PresenceType::Probe => vec![Stanza::Presence(
+                Presence::available()
+                    .with_from(to.to_bare())
+                    .with_to(reply_to),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn handle_iq(&self, iq: Iq) -> Vec<Stanza> {
+        let Iq::Get {
+            from,
+            to,
+            id,
+            payload,
+        } = iq
+        else {
+            if let Iq::Set { from, to, id, .. } = iq {
+                return vec![error_reply(
+                    from,
+                    to,
+                    id,
+                    DefinedCondition::ServiceUnavailable,
+                )];
+            }
+            return Vec::new();
+        };
+        if payload.is("query", ns::DISCO_INFO) {
+            let is_domain = to.as_ref().is_some_and(|t| t.node().is_none());
+            let is_user = self.recipient(to.as_ref()).is_some();
+            if !is_domain && !is_user {
+                return vec![error_reply(from, to, id, DefinedCondition::ItemNotFound)];
+            }
+            let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
+            let identity = if is_domain {
+                Identity::new("gateway", "matrix", "en", "passerelle (Matrix)")
+            } else {
+                Identity::new("client", "pc", "en", "passerelle")
+            };
+            let result = DiscoInfoResult {
+                node,
+                identities: vec![identity],
+                features: [
+                    ns::DISCO_INFO,
+                    "urn:xmpp:ping",
+                    stanzas::NS_RECEIPTS,
+                    stanzas::NS_MARKERS,
+                ]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+                extensions: Vec::new(),
+            };
+            return vec![Stanza::Iq(Iq::Result {
+                from: to,
+                to: from,
+                id,
+                payload: Some(result.into()),
+            })];
+        }
+        if payload.is("ping", "urn:xmpp:ping") {
+            return vec![Stanza::Iq(Iq::Result {
+                from: to,
+                to: from,
+                id,
+                payload: None,
+            })];
+        }
+        vec![error_reply(
+            from,
+            to,
+            id,
+            DefinedCondition::ServiceUnavailable,
+        )]
+    }
+}
+
+fn error_reply(
+    from: Option<Jid>,
+    to: Option<Jid>,
+    id: String,
+    condition: DefinedCondition,
+) -> Stanza {
+    let error = StanzaError::new(ErrorType::Cancel, condition, "en", "");
+    Stanza::Iq(Iq::Error {
+        from: to,
+        to: from,
+        id,
+        error,
+        payload: None,
+    })
+}
+
+#[async_trait]
+impl Connector for XmppConnector {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let max = usize::try_from(self.config.max_message_size.as_u64()).ok();
+        Capabilities {
+            formatted: false,
+            media: false,
+            max_body_bytes: max,
+        }
+    }
+
+    async fn run(&self, ctx: ConnectorCtx) -> Result<(), ConnectorError> {
+        let Some(mut queue) = self.queue.lock().ok().and_then(|mut q| q.take()) else {
+            return Err(ConnectorError(
+                "the XMPP connector is already running".into(),
+            ));
+        };
+        let mut attempt = 0;
+        while !ctx.shutdown.is_cancelled() {
+            let connected = tokio::select! {
+                c = link::connect(&self.config.server, &self.config.domain, self.config.secret.expose()) => c,
+                () = ctx.shutdown.cancelled() => break,
+            };
+            match connected {
+                Ok(mut link) => {
+                    attempt = 0;
+                    self.connected.store(true, Ordering::Relaxed);
+                    self.set_error(None);
+                    tracing::info!(connector = NAME, domain = %self.config.domain, "Connected to the XMPP server.");
+                    let ended = self.session(&mut link, &mut queue, &ctx).await;
+                    self.connected.store(false, Ordering::Relaxed);
+                    match ended {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(connector = NAME, error = %e, "Lost the XMPP server; reconnecting.");
+                            self.set_error(Some(e));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(connector = NAME, error = %e, "Cannot reach the XMPP server; retrying.");
+                    self.set_error(Some(e));
+                }
+            }
+            let delay = backoff(attempt, Duration::from_secs(30), None);
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = ctx.shutdown.cancelled() => break,
+            }
+        }
+        if let Ok(mut q) = self.queue.lock() {
+            *q = Some(queue);
+        }
+        Ok(())
+    }
+
+    async fn send(&self, message: &Outbound) -> Result<String, SendError> {
+        let (contact, _) = addressing::split_conversation(&message.conversation);
+        let to = Jid::from_str(contact).map_err(|e| SendError::Permanent {
+            reason: format!("invalid JID {contact}: {e}"),
+        })?;
+        let from = addressing::user_jid(&message.sender.user_id, &self.config.domain)
+            .and_then(|j| Jid::from_str(&j).ok())
+            .ok_or_else(|| SendError::Permanent {
+                reason: format!("{} has no XMPP address", message.sender.user_id),
+            })?;
+        let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
+        if message.body.len() > max {
+            return Err(SendError::Permanent {
+                reason: format!(
+                    "the message is {} bytes, over the {} XMPP limit",
+                    message.body.len(),
+                    self.config.max_message_size
+                ),
+            });
+        }
+        if !self.connected.load(Ordering::Relaxed) {
+            return Err(SendError::Transient {
+                reason: "not connected to the XMPP server".into(),
+                retry_after: None,
+            });
+        }
+        let id = format!("passerelle-{}", message.key);
+        let stanza = Stanza::Message(stanzas::chat(from, to, &id, &message.body));
+        let (written, done) = oneshot::channel();
+        self.outgoing
+            .send(Outgoing { stanza, written })
+            .await
+            .map_err(|_| SendError::Transient {
+                reason: "the XMPP link is restarting".into(),
+                retry_after: None,
+            })?;
+        match done.await {
+            Ok(Ok(())) => Ok(format!("{contact}/{id}")),
+            Ok(Err(e)) => Err(SendError::Transient {
+                reason: e,
+                retry_after: None,
+            }),
+            Err(_) => Err(SendError::Transient {
+                reason: "the XMPP link closed before the message was written".into(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    fn resolve_identifier(&self, input: &str) -> Result<String, String> {
+        let contact = addressing::contact(input)?;
+        if contact.ends_with(&format!("@{}", self.config.domain.to_lowercase())) {
+            return Err(format!("{contact} is a Matrix user's own XMPP address"));
+        }
+        Ok(contact)
+    }
+
+    fn contact_of<'a>(&self, conversation: &'a str) -> &'a str {
+        addressing::split_conversation(conversation).0
+    }
+
+    fn conversation_for(&self, contact: &str, inviter: &str) -> String {
+        addressing::conversation(contact, inviter)
+    }
+
+    fn protocol(&self) -> Option<ThirdPartyProtocol> {
+        Some(ThirdPartyProtocol {
+            id: NAME.to_owned(),
+            user_field: "jid".to_owned(),
+            regexp: "[^@/ ]+@[^@/ ]+".to_owned(),
+            placeholder: "someone@example.org".to_owned(),
+            description: "XMPP".to_owned(),
+        })
+    }
+
+    async fn health(&self) -> Health {
+        if self.connected.load(Ordering::Relaxed) {
+            return Health::Ok;
+        }
+        let error = self.last_error.lock().ok().and_then(|e| e.clone());
+        Health::Down(error.unwrap_or_else(|| "not connected yet".to_owned()))
+    }
+
+    async fn probe(&self) -> Health {
+        match link::connect(
+            &self.config.server,
+            &self.config.domain,
+            self.config.secret.expose(),
+        )
+        .await
+        {
+            Ok(mut link) => {
+                let _ = link.shutdown().await;
+                Health::Ok
+            }
+            Err(e) => Health::Down(e),
+        }
+    }
+}
