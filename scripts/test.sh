@@ -6,11 +6,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 
 # The tests' own peers directory and ports, so a running demo (scripts/demo.sh) is left alone;
-# Synapse's virtualenv is shared.
+# the Python virtualenvs are shared.
 export SYNAPSE_VENV=${SYNAPSE_VENV:-$repo/target/peers/venv}
+export HELPERS_VENV=${HELPERS_VENV:-$repo/target/peers/helpers}
 export PEERS_DIR=$repo/target/peers-it
 export SYNAPSE_PORT=8018
-scripts/peers/install-peers.sh synapse
+export PROSODY_C2S_PORT=5242 PROSODY_COMPONENT_PORT=5367
+export PROSODY_COMPONENT_DOMAIN=matrix.localhost PROSODY_COMPONENT_SECRET=it-component-secret
+export PASSERELLE_IT_XMPP_HOST=localhost PASSERELLE_IT_XMPP_DOMAIN=$PROSODY_COMPONENT_DOMAIN
+scripts/peers/install-peers.sh synapse prosody helpers
 cargo build --locked --bins --tests
 
 # A configuration for the tests; generate-registration fills in fresh tokens.
@@ -36,14 +40,19 @@ connectors:
     ghost_template: "_test_{id}"
     control_bind: "127.0.0.1:29565"
     echo: true
+  - type: "xmpp"
+    server: "127.0.0.1:$PROSODY_COMPONENT_PORT"
+    domain: "$PROSODY_COMPONENT_DOMAIN"
+    secret: "$PROSODY_COMPONENT_SECRET"
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
 
 export SYNAPSE_APPSERVICE_FILES=$it/registration.yaml
 export PASSERELLE_IT_CONFIG=$it/config.yaml
 trap 'scripts/peers/stop-peers.sh' EXIT
-scripts/peers/stop-peers.sh synapse >/dev/null 2>&1 || true
+scripts/peers/stop-peers.sh >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
+scripts/peers/start-prosody.sh
 
 log=$it/cargo-test.log
 status=0

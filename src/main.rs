@@ -176,9 +176,12 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
                 config.logging.level
             )
         })?;
+    // Colours only on a terminal, never in a log file or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match config.logging.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

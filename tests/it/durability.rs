@@ -129,5 +129,8 @@ fn sigterm_drains_and_exits_cleanly() {
     );
     assert!(p.log().contains("Stopped."));
     // The database was closed: SQLite folded its write-ahead log back in.
-    assert!(!p.dir.join("passerelle.db-wal").exists(), "the database was not closed");
+    assert!(
+        !p.dir.join("passerelle.db-wal").exists(),
+        "the database was not closed"
+    );
 }

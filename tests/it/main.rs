@@ -12,3 +12,5 @@ mod bridging;
 mod durability;
 mod faults;
 mod startup;
+mod xmpp;
+mod xmpp_peer;
