@@ -206,7 +206,7 @@ pub struct Outbound {
 }
 
 /// A message from the network, for the runtime to bridge into Matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbound {
     /// The network's message id, unique per connector (the dedup key).
     pub remote_id: String,
@@ -228,6 +228,45 @@ pub struct Inbound {
     /// component JIDs); they are invited to the conversation's room.
     #[serde(default)]
     pub recipient: Option<String>,
+    /// A message, or an action on an earlier one.
+    #[serde(default)]
+    pub kind: InboundKind,
+}
+
+/// What an inbound item is. Targets are remote message ids of the same connector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InboundKind {
+    /// A new message.
+    #[default]
+    Message,
+    /// A correction: `body` replaces the text of `target`.
+    Edit {
+        /// The corrected message.
+        target: String,
+    },
+    /// The sender's complete set of reactions on `target` (empty: none left).
+    Reactions {
+        /// The message reacted to.
+        target: String,
+        /// Every reaction the sender now has on it.
+        keys: Vec<String>,
+    },
+    /// The sender deleted `target`.
+    Retraction {
+        /// The deleted message.
+        target: String,
+    },
+    /// The sender started or stopped typing.
+    Typing {
+        /// Typing now.
+        active: bool,
+    },
+    /// The sender has read `target` (and what came before).
+    Read {
+        /// The last message read.
+        target: String,
+    },
 }
 
 /// Where a connector hands inbound messages to the runtime.

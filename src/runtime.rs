@@ -18,6 +18,7 @@ mod inbound;
 mod outbox;
 mod permissions;
 mod queues;
+mod relations;
 mod upgrades;
 
 use std::{

@@ -6,6 +6,7 @@ mod inbox;
 mod messages;
 mod outbox;
 mod portals;
+mod reactions;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -20,6 +21,7 @@ pub use self::{
     messages::MessageMapping,
     outbox::{Direction, NewOutbox, OutboxRow},
     portals::Portal,
+    reactions::Reaction,
 };
 
 /// Errors from the store.

@@ -36,7 +36,8 @@ use crate::{
     config::TestConnectorConfig,
     connector::{
         Attachment, Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound,
-        InboundSink, Media, Outbound, Receipts, SendError, Sender, ThirdPartyProtocol, Typing,
+        InboundKind, InboundSink, Media, Outbound, Receipts, SendError, Sender, ThirdPartyProtocol,
+        Typing,
     },
 };
 
@@ -215,6 +216,7 @@ async fn inject(
         timestamp_ms: msg.ts,
         reply_to: None,
         recipient: None,
+        kind: InboundKind::Message,
     };
     match sink.commit(NAME, inbound).await {
         Ok(()) => (StatusCode::OK, Json(json!({"remote_id": remote_id}))),
@@ -307,6 +309,7 @@ impl Shared {
             timestamp_ms: None,
             reply_to: Some(remote_id.to_owned()),
             recipient: None,
+            kind: InboundKind::Message,
         };
         let sink = sink.clone();
         tokio::spawn(async move {

@@ -34,8 +34,8 @@ use self::link::{Incoming, Link};
 use crate::{
     config::XmppConnectorConfig,
     connector::{
-        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, Outbound,
-        SendError, ThirdPartyProtocol,
+        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, InboundKind,
+        Outbound, SendError, ThirdPartyProtocol,
     },
     matrix::backoff,
 };
@@ -221,6 +221,7 @@ impl XmppConnector {
             timestamp_ms: None,
             reply_to: None,
             recipient: Some(recipient),
+            kind: InboundKind::Message,
         };
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");

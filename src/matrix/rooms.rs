@@ -1,11 +1,12 @@
 //! Rooms: creation, membership, state and sending events.
 
 use ruma::{
-    OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId,
+    EventId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId,
     api::client::{
         alias::get_alias,
         membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
         message::send_message_event,
+        redact::redact_event,
         room::create_room,
         state::get_state_event_for_key,
     },
@@ -146,5 +147,24 @@ impl MatrixClient {
             .call(joined_members::v3::Request::new(room.to_owned()), None)
             .await?;
         Ok(response.joined.into_keys().collect())
+    }
+
+    /// Redacts an event, as `sender` (a ghost) or the bot, with a deterministic transaction id;
+    /// returns the redaction's event id.
+    pub async fn redact(
+        &self,
+        room: &RoomId,
+        sender: Option<&UserId>,
+        event: &EventId,
+        txn_id: &str,
+        reason: Option<String>,
+    ) -> Result<String, MatrixError> {
+        let mut request = redact_event::v3::Request::new(
+            room.to_owned(),
+            event.to_owned(),
+            <&TransactionId>::from(txn_id).to_owned(),
+        );
+        request.reason = reason;
+        Ok(self.call(request, sender).await?.event_id.to_string())
     }
 }

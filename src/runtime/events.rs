@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{
     Runtime, commands,
     content::{media_of, strip_reply_fallback, strip_reply_html},
-    outbox::{RemoteMessage, notice, to_remote},
+    outbox::{RemoteAction, RemoteMessage, notice, to_remote},
     queues::Outcome,
 };
 use crate::{
@@ -34,6 +34,9 @@ pub(super) struct Envelope {
     pub(super) state_key: Option<String>,
     #[serde(default)]
     pub(super) content: Value,
+    /// The redacted event, in room versions before 11 (later ones put it in `content`).
+    #[serde(default)]
+    pub(super) redacts: Option<String>,
 }
 
 impl Runtime {
@@ -57,6 +60,8 @@ impl Runtime {
             ("m.room.member", Some(target)) => self.handle_membership(&event, target).await,
             ("m.room.message", None) => self.handle_message(&event).await,
             ("m.room.tombstone", Some(_)) => self.handle_tombstone(&event).await,
+            ("m.reaction", None) => self.handle_reaction(&event).await,
+            ("m.room.redaction", None) => self.handle_redaction(&event).await,
             (kind, _) => Outcome::Skipped(format!("{kind} events are not bridged")),
         }
     }
@@ -301,6 +306,7 @@ impl Runtime {
             edit_of,
             ghost,
             attachment,
+            action: RemoteAction::Message,
         };
         Outcome::Done(vec![to_remote(&event.room_id, &portal.connector, message)])
     }

@@ -5,14 +5,16 @@ use std::sync::Weak;
 use async_trait::async_trait;
 use serde_json::json;
 
+use ruma::{RoomId, UserId};
+
 use super::{
     Runtime,
-    outbox::{MatrixEvent, RemoteRef, to_matrix},
+    outbox::{MatrixEvent, ReactionRef, RemoteRef, redact, to_matrix},
     queues::Outcome,
 };
 use crate::{
-    connector::{ConnectorError, Inbound, InboundSink},
-    store::RemoteInboxRow,
+    connector::{ConnectorError, Inbound, InboundKind, InboundSink},
+    store::{Reaction, RemoteInboxRow},
 };
 
 /// The durable hand-off given to connectors.
@@ -74,17 +76,30 @@ impl Runtime {
             Ok(g) => g,
             Err(e) => return e.into(),
         };
-        let room = match self
+        let portal = match self
             .store
             .portal_by_conversation(&row.connector, &message.conversation)
             .await
         {
-            Ok(Some(p)) => p.room_id,
-            Ok(None) => {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        if !matches!(message.kind, InboundKind::Message) {
+            // Actions on earlier messages need the room those messages are in.
+            let Some(portal) = portal else {
+                return Outcome::Skipped("an action in a conversation without a room".into());
+            };
+            return self
+                .handle_remote_action(&row.connector, &message, &ghost, &portal.room_id)
+                .await;
+        }
+        let room = match portal {
+            Some(p) => p.room_id,
+            None => {
                 let name = message
                     .sender_name
                     .clone()
-                    .unwrap_or_else(|| message.conversation.clone());
+                    .unwrap_or_else(|| message.sender.clone());
                 match self
                     .create_portal(
                         entry,
@@ -99,7 +114,6 @@ impl Runtime {
                     Err(e) => return e.into(),
                 }
             }
-            Err(e) => return e.into(),
         };
         let mut content = json!({"msgtype": "m.text", "body": message.body});
         if let Some(html) = &message.html {
@@ -121,7 +135,146 @@ impl Runtime {
                 connector: row.connector.clone(),
                 remote_id: message.remote_id.clone(),
             }),
+            reaction: None,
         };
         Outcome::Done(vec![to_matrix(&room, event)])
+    }
+
+    /// Edits, reactions, retractions, typing and read markers from the remote side.
+    async fn handle_remote_action(
+        &self,
+        connector: &str,
+        message: &Inbound,
+        ghost: &UserId,
+        room: &str,
+    ) -> Outcome {
+        let Ok(room_id) = RoomId::parse(room) else {
+            return Outcome::Skipped("invalid portal room".into());
+        };
+        // The Matrix event of a remote message in this room.
+        let target_event = |target: String| async move {
+            match self.store.message_by_remote(connector, &target).await {
+                Ok(Some(m)) if m.room_id == room => Ok(Some(m)),
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        match &message.kind {
+            InboundKind::Message => Outcome::Skipped("not an action".into()),
+            InboundKind::Edit { target } => {
+                let original = match target_event(target.clone()).await {
+                    Ok(Some(m)) if m.sender == ghost.as_str() => m,
+                    Ok(_) => {
+                        return Outcome::Skipped(
+                            "correction of a message this contact did not send here".into(),
+                        );
+                    }
+                    Err(e) => return e.into(),
+                };
+                let content = json!({
+                    "msgtype": "m.text",
+                    "body": format!("* {}", message.body),
+                    "m.new_content": {"msgtype": "m.text", "body": message.body},
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": original.event_id},
+                });
+                let event = MatrixEvent {
+                    sender: Some(ghost.to_string()),
+                    event_type: "m.room.message".into(),
+                    content,
+                    ts: message.timestamp_ms,
+                    remote: Some(RemoteRef {
+                        connector: connector.to_owned(),
+                        remote_id: message.remote_id.clone(),
+                    }),
+                    reaction: None,
+                };
+                Outcome::Done(vec![to_matrix(room, event)])
+            }
+            InboundKind::Reactions { target, keys } => {
+                let original = match target_event(target.clone()).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return Outcome::Skipped("reaction to an unknown message".into()),
+                    Err(e) => return e.into(),
+                };
+                let existing = match self
+                    .store
+                    .reactions_of(connector, target, &message.sender)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return e.into(),
+                };
+                let mut sends = Vec::new();
+                for key in keys
+                    .iter()
+                    .filter(|k| !existing.iter().any(|r| &r.key == *k))
+                {
+                    let pending = Reaction {
+                        connector: connector.to_owned(),
+                        target: target.clone(),
+                        sender: message.sender.clone(),
+                        key: key.clone(),
+                        room_id: room.to_owned(),
+                        event_id: None,
+                    };
+                    if let Err(e) = self.store.upsert_reaction(&pending).await {
+                        return e.into();
+                    }
+                    sends.push(to_matrix(
+                        room,
+                        MatrixEvent {
+                            sender: Some(ghost.to_string()),
+                            event_type: "m.reaction".into(),
+                            content: json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": original.event_id, "key": key}}),
+                            ts: None,
+                            remote: None,
+                            reaction: Some(ReactionRef {
+                                connector: connector.to_owned(),
+                                target: target.clone(),
+                                sender: message.sender.clone(),
+                                key: key.clone(),
+                            }),
+                        },
+                    ));
+                }
+                for gone in existing.iter().filter(|r| !keys.contains(&r.key)) {
+                    if let Err(e) = self
+                        .store
+                        .delete_reaction(connector, target, &gone.sender, &gone.key)
+                        .await
+                    {
+                        return e.into();
+                    }
+                    if let Some(event_id) = &gone.event_id {
+                        sends.push(redact(room, Some(ghost.as_str()), event_id));
+                    }
+                }
+                Outcome::Done(sends)
+            }
+            InboundKind::Retraction { target } => match target_event(target.clone()).await {
+                Ok(Some(m)) if m.sender == ghost.as_str() => {
+                    Outcome::Done(vec![redact(room, Some(ghost.as_str()), &m.event_id)])
+                }
+                Ok(_) => Outcome::Skipped(
+                    "retraction of a message this contact did not send here".into(),
+                ),
+                Err(e) => e.into(),
+            },
+            InboundKind::Typing { active } => {
+                if let Err(e) = self.matrix.typing(&room_id, ghost, *active).await {
+                    tracing::debug!(error = %e, "Typing notification not shown.");
+                }
+                Outcome::Done(Vec::new())
+            }
+            InboundKind::Read { target } => {
+                if let Ok(Some(m)) = target_event(target.clone()).await
+                    && let Ok(event) = ruma::EventId::parse(m.event_id.as_str())
+                    && let Err(e) = self.matrix.read_receipt(&room_id, ghost, &event).await
+                {
+                    tracing::debug!(error = %e, "Read receipt not shown.");
+                }
+                Outcome::Done(Vec::new())
+            }
+        }
     }
 }

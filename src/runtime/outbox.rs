@@ -19,6 +19,19 @@ pub enum Send {
     Matrix(MatrixEvent),
     /// A message to a remote network.
     Remote(RemoteMessage),
+    /// A redaction in a Matrix room.
+    Redact(RedactEvent),
+}
+
+/// A redaction to send into a Matrix room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactEvent {
+    /// The ghost redacting; `None` for the bot.
+    pub sender: Option<String>,
+    /// The event to redact.
+    pub event_id: String,
+    /// Why, shown to users.
+    pub reason: Option<String>,
 }
 
 /// An event to send into a Matrix room.
@@ -34,6 +47,22 @@ pub struct MatrixEvent {
     pub ts: Option<i64>,
     /// The remote message it bridges, to record in the message map.
     pub remote: Option<RemoteRef>,
+    /// For an `m.reaction`: the reaction it stands for, to record its event id.
+    #[serde(default)]
+    pub reaction: Option<ReactionRef>,
+}
+
+/// A reaction tracked in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionRef {
+    /// Connector.
+    pub connector: String,
+    /// Remote id of the message reacted to.
+    pub target: String,
+    /// The remote sender.
+    pub sender: String,
+    /// The reaction key.
+    pub key: String,
 }
 
 /// A remote message id.
@@ -70,6 +99,30 @@ pub struct RemoteMessage {
     /// The file of an `m.image`/`m.file`/… message.
     #[serde(default)]
     pub attachment: Option<MediaRef>,
+    /// What to do: deliver this message, or act on an earlier one.
+    #[serde(default)]
+    pub action: RemoteAction,
+}
+
+/// A remote send other than a plain message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RemoteAction {
+    /// Deliver the message (or its edit, with `edit_of`).
+    #[default]
+    Message,
+    /// Set the sender's complete reaction set on `target`.
+    React {
+        /// Remote id of the message.
+        target: String,
+        /// Every reaction the sender now has on it.
+        keys: Vec<String>,
+    },
+    /// Retract the remote message `target`.
+    Retract {
+        /// Remote id of the message.
+        target: String,
+    },
 }
 
 /// A Matrix file to fetch when the send is attempted.
@@ -105,6 +158,21 @@ pub(super) fn to_remote(room_id: &str, connector: &str, message: RemoteMessage) 
     }
 }
 
+/// A redaction of `event_id` by `sender` (a ghost, or the bot if `None`).
+pub(super) fn redact(room_id: &str, sender: Option<&str>, event_id: &str) -> NewOutbox {
+    NewOutbox {
+        direction: Direction::Matrix,
+        connector: None,
+        room_id: room_id.to_owned(),
+        payload: serde_json::to_string(&Send::Redact(RedactEvent {
+            sender: sender.map(str::to_owned),
+            event_id: event_id.to_owned(),
+            reason: None,
+        }))
+        .unwrap_or_default(),
+    }
+}
+
 /// An `m.notice` from `sender` (a ghost, or the bot if `None`), replying to `about` if given.
 pub(super) fn notice(
     room_id: &str,
@@ -124,6 +192,7 @@ pub(super) fn notice(
             content,
             ts: None,
             remote: None,
+            reaction: None,
         },
     )
 }
@@ -142,6 +211,7 @@ impl Runtime {
         match send {
             Send::Matrix(event) => self.send_to_matrix(row, event).await,
             Send::Remote(message) => self.send_to_remote(row, message).await,
+            Send::Redact(redaction) => self.redact_in_matrix(row, redaction).await,
         }
     }
 
@@ -176,6 +246,10 @@ impl Runtime {
             .await;
         match result {
             Ok(event_id) => {
+                let sends = match &event.reaction {
+                    Some(r) => self.record_reaction_event(r, &row.room_id, &event_id).await,
+                    None => Vec::new(),
+                };
                 let mapping = event.remote.map(|r| MessageMapping {
                     connector: r.connector,
                     remote_id: r.remote_id,
@@ -186,7 +260,7 @@ impl Runtime {
                 Outcome::Sent {
                     result_id: event_id,
                     mapping,
-                    sends: Vec::new(),
+                    sends,
                 }
             }
             Err(e) if !e.kind.is_retryable() => {
@@ -224,6 +298,41 @@ impl Runtime {
         }
     }
 
+    async fn redact_in_matrix(&self, row: &OutboxRow, redaction: RedactEvent) -> Outcome {
+        let (Ok(room), Ok(event)) = (
+            RoomId::parse(row.room_id.as_str()),
+            ruma::EventId::parse(redaction.event_id.as_str()),
+        ) else {
+            return Outcome::Failed {
+                error: "invalid room or event id".into(),
+                sends: Vec::new(),
+            };
+        };
+        let sender = match redaction.sender.as_deref().map(UserId::parse) {
+            None => None,
+            Some(Ok(u)) => Some(u),
+            Some(Err(_)) => {
+                return Outcome::Failed {
+                    error: "invalid sender".into(),
+                    sends: Vec::new(),
+                };
+            }
+        };
+        let txn_id = format!("passerelle-{}", row.id);
+        match self
+            .matrix
+            .redact(&room, sender.as_deref(), &event, &txn_id, redaction.reason)
+            .await
+        {
+            Ok(event_id) => Outcome::Sent {
+                result_id: event_id,
+                mapping: None,
+                sends: Vec::new(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+
     async fn send_to_remote(&self, row: &OutboxRow, message: RemoteMessage) -> Outcome {
         let connector_name = row.connector.clone().unwrap_or_default();
         let Some(entry) = self.registry.by_name(&connector_name) else {
@@ -249,15 +358,64 @@ impl Runtime {
             msgtype: message.msgtype.clone(),
             reply_to: message.reply_to.clone(),
         };
-        let result = match (
-            &message.attachment,
-            &message.edit_of,
-            entry.connector.edits(),
-        ) {
-            (Some(media), _, _) => self.send_attachment(entry, &outbound, media).await,
-            (None, Some(target), Some(edits)) => edits.edit(target, &outbound).await,
-            _ => entry.connector.send(&outbound).await,
+        let connector = &entry.connector;
+        let result = match (&message.action, &message.attachment, &message.edit_of) {
+            (RemoteAction::React { target, keys }, _, _) => match connector.reactions() {
+                Some(r) => r
+                    .react(&message.conversation, target, &message.sender, keys)
+                    .await
+                    .map(|()| format!("{target}#reactions")),
+                None => Err(SendError::Unsupported {
+                    what: "reactions".into(),
+                }),
+            },
+            (RemoteAction::Retract { target }, _, _) => match connector.redactions() {
+                Some(r) => r
+                    .redact(&message.conversation, target, &message.sender)
+                    .await
+                    .map(|()| format!("{target}#retracted")),
+                None => Err(SendError::Unsupported {
+                    what: "deletions".into(),
+                }),
+            },
+            (RemoteAction::Message, Some(media), _) => {
+                self.send_attachment(entry, &outbound, media).await
+            }
+            (RemoteAction::Message, None, Some(target)) => match connector.edits() {
+                Some(edits) => edits.edit(target, &outbound).await,
+                None => connector.send(&outbound).await,
+            },
+            (RemoteAction::Message, None, None) => connector.send(&outbound).await,
         };
+        if !matches!(message.action, RemoteAction::Message) {
+            // Actions on earlier messages create no new message to map.
+            return match result {
+                Ok(id) => Outcome::Sent {
+                    result_id: id,
+                    mapping: None,
+                    sends: Vec::new(),
+                },
+                Err(SendError::Transient {
+                    reason,
+                    retry_after,
+                }) => Outcome::Retry {
+                    error: reason,
+                    retry_after,
+                },
+                Err(e) => {
+                    let text = format!("⚠ Not passed on to {}: {e}", message.conversation);
+                    Outcome::Failed {
+                        error: e.to_string(),
+                        sends: vec![notice(
+                            &row.room_id,
+                            Some(&message.ghost),
+                            &text,
+                            Some(&message.event_id),
+                        )],
+                    }
+                }
+            };
+        }
         match result {
             Ok(remote_id) => Outcome::Sent {
                 mapping: Some(MessageMapping {
@@ -342,6 +500,39 @@ impl Runtime {
         sender.send_media(outbound, &file).await
     }
 
+    /// Stores the event id of a reaction just posted; if the reaction was withdrawn meanwhile,
+    /// queues the redaction of the event.
+    async fn record_reaction_event(
+        &self,
+        r: &ReactionRef,
+        room_id: &str,
+        event_id: &str,
+    ) -> Vec<NewOutbox> {
+        let still_there = match self
+            .store
+            .reactions_of(&r.connector, &r.target, &r.sender)
+            .await
+        {
+            Ok(list) => list.iter().any(|x| x.key == r.key),
+            Err(_) => true,
+        };
+        if !still_there {
+            return vec![redact(room_id, None, event_id)];
+        }
+        let row = crate::store::Reaction {
+            connector: r.connector.clone(),
+            target: r.target.clone(),
+            sender: r.sender.clone(),
+            key: r.key.clone(),
+            room_id: room_id.to_owned(),
+            event_id: Some(event_id.to_owned()),
+        };
+        if let Err(e) = self.store.upsert_reaction(&row).await {
+            tracing::warn!(error = %e, "Could not record a reaction's event id.");
+        }
+        Vec::new()
+    }
+
     /// The notice telling a room a send keeps failing.
     pub(super) async fn still_trying_notice(
         &self,
@@ -358,7 +549,7 @@ impl Runtime {
                 ),
                 Some(&m.event_id),
             )),
-            Send::Matrix(_) => None,
+            Send::Matrix(_) | Send::Redact(_) => None,
         }
     }
 }
