@@ -10,7 +10,7 @@ use std::{
     str::FromStr,
     sync::{
         Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -34,8 +34,8 @@ use self::link::{Incoming, Link};
 use crate::{
     config::XmppConnectorConfig,
     connector::{
-        Capabilities, Connector, ConnectorCtx, ConnectorError, Health, Inbound, InboundKind,
-        Outbound, SendError, ThirdPartyProtocol,
+        Capabilities, Connector, ConnectorCtx, ConnectorError, Edits, Health, Inbound, InboundKind,
+        Outbound, Reactions, Receipts, Redactions, SendError, Sender, ThirdPartyProtocol, Typing,
     },
     matrix::backoff,
 };
@@ -55,6 +55,7 @@ pub struct XmppConnector {
     queue: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
+    counter: AtomicU64,
 }
 
 impl XmppConnector {
@@ -67,6 +68,7 @@ impl XmppConnector {
             queue: Mutex::new(Some(queue)),
             connected: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            counter: AtomicU64::new(crate::store::now_ms().unsigned_abs()),
         }
     }
 
@@ -189,43 +191,130 @@ impl XmppConnector {
             return;
         };
         let received = stanzas::read(&message);
-        let Some(body) = received.body else {
+        let contact = from.to_string().to_lowercase();
+        let target = |id: &str| format!("{contact}/{id}");
+        let body = received
+            .body
+            .clone()
+            .map(|b| self.cap(b))
+            .unwrap_or_default();
+        // One stanza, one meaning: the most specific one wins.
+        let kind = if let Some(id) = &received.retract_id {
+            InboundKind::Retraction { target: target(id) }
+        } else if let Some((id, keys)) = &received.reactions {
+            InboundKind::Reactions {
+                target: target(id),
+                keys: keys.clone(),
+            }
+        } else if let (Some(id), Some(_)) = (&received.replace_id, &received.body) {
+            InboundKind::Edit { target: target(id) }
+        } else if received.body.is_some() {
+            InboundKind::Message
+        } else if let Some(id) = &received.displayed_id {
+            InboundKind::Read { target: target(id) }
+        } else if let Some(state) = &received.chat_state {
+            InboundKind::Typing {
+                active: state == "composing",
+            }
+        } else {
             return;
         };
-        let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
-        let body = if body.len() > max {
-            let mut cut = max;
-            while !body.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!(
-                "{}… [truncated: the message was larger than {}]",
-                &body[..cut],
-                self.config.max_message_size
-            )
-        } else {
-            body
-        };
-        let contact = from.to_string().to_lowercase();
         let remote_id = received
             .id
-            .map(|id| format!("{contact}/{id}"))
+            .as_deref()
+            .map(target)
             .unwrap_or_else(|| format!("{contact}/t{}", crate::store::now_ms()));
         let inbound = Inbound {
             remote_id,
             conversation: addressing::conversation(&contact, &recipient),
-            sender: contact,
+            sender: contact.clone(),
             sender_name: received.nick,
             body,
             html: None,
             timestamp_ms: None,
-            reply_to: None,
+            reply_to: received.reply_id.as_deref().map(target),
             recipient: Some(recipient),
-            kind: InboundKind::Message,
+            kind,
         };
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");
         }
+    }
+
+    /// Cuts a body over `max_message_size`, saying so.
+    fn cap(&self, body: String) -> String {
+        let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
+        if body.len() <= max {
+            return body;
+        }
+        let mut cut = max;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!(
+            "{}… [truncated: the message was larger than {}]",
+            &body[..cut],
+            self.config.max_message_size
+        )
+    }
+
+    /// The stanza id part of a remote id (`contact/id`).
+    fn stanza_id(remote_id: &str) -> &str {
+        remote_id.split_once('/').map_or(remote_id, |(_, id)| id)
+    }
+
+    /// Sender and recipient JIDs for a message from a Matrix user in `conversation`.
+    fn route(&self, conversation: &str, user_id: &str) -> Result<(Jid, Jid), SendError> {
+        let (contact, _) = addressing::split_conversation(conversation);
+        let to = Jid::from_str(contact).map_err(|e| SendError::Permanent {
+            reason: format!("invalid JID {contact}: {e}"),
+        })?;
+        let from = addressing::user_jid(user_id, &self.config.domain)
+            .and_then(|j| Jid::from_str(&j).ok())
+            .ok_or_else(|| SendError::Permanent {
+                reason: format!("{user_id} has no XMPP address"),
+            })?;
+        Ok((from, to))
+    }
+
+    /// Writes a stanza through the live link and waits until it is on the wire.
+    async fn write(&self, message: Message) -> Result<(), SendError> {
+        if !self.connected.load(Ordering::Relaxed) {
+            return Err(SendError::Transient {
+                reason: "not connected to the XMPP server".into(),
+                retry_after: None,
+            });
+        }
+        let (written, done) = oneshot::channel();
+        self.outgoing
+            .send(Outgoing {
+                stanza: Stanza::Message(message),
+                written,
+            })
+            .await
+            .map_err(|_| SendError::Transient {
+                reason: "the XMPP link is restarting".into(),
+                retry_after: None,
+            })?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SendError::Transient {
+                reason: e,
+                retry_after: None,
+            }),
+            Err(_) => Err(SendError::Transient {
+                reason: "the XMPP link closed before the message was written".into(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// A fresh id for a stanza that is not itself a message (markers, chat states).
+    fn fresh_id(&self, what: &str) -> String {
+        format!(
+            "passerelle-{what}-{}",
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn handle_presence(&self, presence: Presence) -> Vec<Stanza> {
@@ -331,6 +420,100 @@ impl XmppConnector {
     }
 }
 
+#[async_trait]
+impl Edits for XmppConnector {
+    async fn edit(&self, target: &str, new: &Outbound) -> Result<String, SendError> {
+        let (from, to) = self.route(&new.conversation, &new.sender.user_id)?;
+        let id = format!("passerelle-{}", new.key);
+        let contact = to.to_bare().to_string();
+        self.write(stanzas::correction(
+            from,
+            to,
+            &id,
+            Self::stanza_id(target),
+            &new.body,
+        ))
+        .await?;
+        Ok(format!("{contact}/{id}"))
+    }
+}
+
+#[async_trait]
+impl Reactions for XmppConnector {
+    async fn react(
+        &self,
+        conversation: &str,
+        target: &str,
+        sender: &Sender,
+        keys: &[String],
+    ) -> Result<(), SendError> {
+        let (from, to) = self.route(conversation, &sender.user_id)?;
+        let id = self.fresh_id("react");
+        self.write(stanzas::reactions(
+            from,
+            to,
+            &id,
+            Self::stanza_id(target),
+            keys,
+        ))
+        .await
+    }
+}
+
+#[async_trait]
+impl Redactions for XmppConnector {
+    async fn redact(
+        &self,
+        conversation: &str,
+        target: &str,
+        sender: &Sender,
+    ) -> Result<(), SendError> {
+        let (from, to) = self.route(conversation, &sender.user_id)?;
+        let id = self.fresh_id("retract");
+        self.write(stanzas::retraction(from, to, &id, Self::stanza_id(target)))
+            .await
+    }
+}
+
+#[async_trait]
+impl Typing for XmppConnector {
+    async fn typing(
+        &self,
+        conversation: &str,
+        sender: &Sender,
+        typing: bool,
+    ) -> Result<(), SendError> {
+        let (from, to) = self.route(conversation, &sender.user_id)?;
+        let state = if typing { "composing" } else { "active" };
+        self.write(stanzas::chat_state(
+            from,
+            to,
+            &self.fresh_id("state"),
+            state,
+        ))
+        .await
+    }
+}
+
+#[async_trait]
+impl Receipts for XmppConnector {
+    async fn read(
+        &self,
+        conversation: &str,
+        target: &str,
+        sender: &Sender,
+    ) -> Result<(), SendError> {
+        let (from, to) = self.route(conversation, &sender.user_id)?;
+        self.write(stanzas::displayed(
+            from,
+            to,
+            &self.fresh_id("marker"),
+            Self::stanza_id(target),
+        ))
+        .await
+    }
+}
+
 fn error_reply(
     from: Option<Jid>,
     to: Option<Jid>,
@@ -409,15 +592,7 @@ impl Connector for XmppConnector {
     }
 
     async fn send(&self, message: &Outbound) -> Result<String, SendError> {
-        let (contact, _) = addressing::split_conversation(&message.conversation);
-        let to = Jid::from_str(contact).map_err(|e| SendError::Permanent {
-            reason: format!("invalid JID {contact}: {e}"),
-        })?;
-        let from = addressing::user_jid(&message.sender.user_id, &self.config.domain)
-            .and_then(|j| Jid::from_str(&j).ok())
-            .ok_or_else(|| SendError::Permanent {
-                reason: format!("{} has no XMPP address", message.sender.user_id),
-            })?;
+        let (from, to) = self.route(&message.conversation, &message.sender.user_id)?;
         let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
         if message.body.len() > max {
             return Err(SendError::Permanent {
@@ -428,33 +603,34 @@ impl Connector for XmppConnector {
                 ),
             });
         }
-        if !self.connected.load(Ordering::Relaxed) {
-            return Err(SendError::Transient {
-                reason: "not connected to the XMPP server".into(),
-                retry_after: None,
-            });
-        }
         let id = format!("passerelle-{}", message.key);
-        let stanza = Stanza::Message(stanzas::chat(from, to, &id, &message.body));
-        let (written, done) = oneshot::channel();
-        self.outgoing
-            .send(Outgoing { stanza, written })
-            .await
-            .map_err(|_| SendError::Transient {
-                reason: "the XMPP link is restarting".into(),
-                retry_after: None,
-            })?;
-        match done.await {
-            Ok(Ok(())) => Ok(format!("{contact}/{id}")),
-            Ok(Err(e)) => Err(SendError::Transient {
-                reason: e,
-                retry_after: None,
-            }),
-            Err(_) => Err(SendError::Transient {
-                reason: "the XMPP link closed before the message was written".into(),
-                retry_after: None,
-            }),
+        let contact = to.to_bare().to_string();
+        let mut stanza = stanzas::chat(from, to, &id, &message.body);
+        if let Some(target) = &message.reply_to {
+            stanzas::add_reply(&mut stanza, &contact, Self::stanza_id(target));
         }
+        self.write(stanza).await?;
+        Ok(format!("{contact}/{id}"))
+    }
+
+    fn edits(&self) -> Option<&dyn Edits> {
+        Some(self)
+    }
+
+    fn reactions(&self) -> Option<&dyn Reactions> {
+        Some(self)
+    }
+
+    fn redactions(&self) -> Option<&dyn Redactions> {
+        Some(self)
+    }
+
+    fn typing(&self) -> Option<&dyn Typing> {
+        Some(self)
+    }
+
+    fn receipts(&self) -> Option<&dyn Receipts> {
+        Some(self)
     }
 
     fn resolve_identifier(&self, input: &str) -> Result<String, String> {

@@ -430,6 +430,70 @@ impl User {
             .to_owned()
     }
 
+    /// Sends any message-like event; returns its id.
+    pub(crate) fn send_event(&self, room: &str, event_type: &str, content: &Value) -> String {
+        let txn = format!("e{}", unique());
+        let resp: Value = http()
+            .put(format!(
+                "{}/_matrix/client/v3/rooms/{}/send/{event_type}/{txn}",
+                self.hs,
+                enc(room)
+            ))
+            .bearer_auth(&self.token)
+            .json(content)
+            .send()
+            .expect("send")
+            .json()
+            .expect("json");
+        resp["event_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("send failed: {resp}"))
+            .to_owned()
+    }
+
+    /// Redacts an event.
+    pub(crate) fn redact(&self, room: &str, event_id: &str) {
+        let txn = format!("r{}", unique());
+        let resp: Value = http()
+            .put(format!(
+                "{}/_matrix/client/v3/rooms/{}/redact/{}/{txn}",
+                self.hs,
+                enc(room),
+                enc(event_id)
+            ))
+            .bearer_auth(&self.token)
+            .json(&json!({}))
+            .send()
+            .expect("redact")
+            .json()
+            .expect("json");
+        assert!(resp.get("event_id").is_some(), "redact failed: {resp}");
+    }
+
+    /// Every timeline event of the room (up to 200), oldest first.
+    pub(crate) fn events(&self, room: &str) -> Vec<Value> {
+        let resp = self.get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=200",
+            enc(room)
+        ));
+        let mut events = resp["chunk"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        events
+    }
+
+    /// The room's current ephemeral events (typing, receipts), from a fresh sync.
+    pub(crate) fn ephemeral(&self, room: &str) -> Vec<Value> {
+        let filter = json!({"room": {"timeline": {"limit": 1}}, "account_data": {"not_types": [format!("x.{}", unique())]}});
+        let resp = self.get(&format!(
+            "/_matrix/client/v3/sync?timeout=0&filter={}",
+            enc(&filter.to_string())
+        ));
+        resp["rooms"]["join"][room]["ephemeral"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Uploads a file; returns its `mxc://` URI.
     pub(crate) fn upload(&self, data: Vec<u8>, content_type: &str) -> String {
         let resp: Value = http()

@@ -94,3 +94,200 @@ fn a_malformed_stanza_is_skipped_and_the_link_stays_up() {
         "the malformed stanza dropped the link"
     );
 }
+
+/// A direct chat between a fresh staff member and an XMPP account, both ways ready.
+fn chat_with(user: &str, name: &str) -> (Passerelle, User, XmppUser, String, String) {
+    let p = Passerelle::start(name, &[]);
+    p.wait_ready(T);
+    let xmpp = XmppUser::login(user);
+    let staff = User::register("xfid");
+    let ghost = ghost_of(&xmpp.jid);
+    let room = staff.create_room(&[&ghost], true);
+    wait_for("the XMPP ghost to join", T, || {
+        staff.members(&room).contains(&ghost).then_some(())
+    });
+    (p, staff, xmpp, room, ghost)
+}
+
+/// The room event bridged from the XMPP message with this body.
+fn event_with_body(staff: &User, room: &str, sender: &str, body: &str) -> serde_json::Value {
+    wait_for(&format!("{body:?} in the room"), T, || {
+        staff
+            .events(room)
+            .into_iter()
+            .find(|e| e["sender"] == sender && e["content"]["body"] == body)
+    })
+}
+
+#[test]
+fn corrections_both_ways() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("alice", "xmpp-edit");
+    let staff_jid = jid_of(&staff.user_id);
+
+    let original = staff.send_text(&room, "helo");
+    let first = alice.wait_body("helo");
+    staff.send_event(
+        &room,
+        "m.room.message",
+        &json!({
+            "msgtype": "m.text", "body": "* hello",
+            "m.new_content": {"msgtype": "m.text", "body": "hello"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        }),
+    );
+    let corrected = alice.wait_body("hello");
+    assert_eq!(
+        corrected["replace_id"], first["id"],
+        "XEP-0308 must name the corrected stanza"
+    );
+
+    let id = alice.send(&staff_jid, "tpyo");
+    let typo = event_with_body(&staff, &room, &ghost, "tpyo");
+    alice.cmd(json!({"cmd": "correct", "to": staff_jid, "replace_id": id, "body": "typo fixed"}));
+    let edit = wait_for("the correction in the room", T, || {
+        staff.events(&room).into_iter().find(|e| {
+            e["content"]["m.relates_to"]["rel_type"] == "m.replace" && e["sender"] == ghost.as_str()
+        })
+    });
+    assert_eq!(
+        edit["content"]["m.relates_to"]["event_id"],
+        typo["event_id"]
+    );
+    assert_eq!(edit["content"]["m.new_content"]["body"], "typo fixed");
+}
+
+#[test]
+fn reactions_both_ways_with_full_set_semantics() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("bob", "xmpp-react");
+    let staff_jid = jid_of(&staff.user_id);
+
+    // Matrix → XMPP: add, then remove by redacting the reaction.
+    let id = alice.send(&staff_jid, "react to this");
+    let target = event_with_body(&staff, &room, &ghost, "react to this");
+    let reaction = staff.send_event(&room, "m.reaction", &json!({
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": target["event_id"], "key": "👍"}
+    }));
+    let added = alice.wait_event("the reaction", T, |e| {
+        e["reactions"]["id"] == id.as_str() && e["reactions"]["emojis"] == json!(["👍"])
+    });
+    assert_eq!(added["reactions"]["emojis"], json!(["👍"]));
+    staff.redact(&room, &reaction);
+    alice.wait_event("the emptied reaction set", T, |e| {
+        e["reactions"]["id"] == id.as_str() && e["reactions"]["emojis"] == json!([])
+    });
+
+    // XMPP → Matrix: a set of two, then a set of one removes the other.
+    staff.send_text(&room, "and this");
+    let mine = alice.wait_body("and this");
+    let mine_id = mine["id"].as_str().expect("id").to_owned();
+    alice.cmd(json!({"cmd": "react", "to": staff_jid, "id": mine_id, "reactions": ["🎉", "👍"]}));
+    let live_keys = |staff: &User| -> Vec<String> {
+        let mut keys: Vec<String> = staff
+            .events(&room)
+            .into_iter()
+            .filter(|e| e["type"] == "m.reaction" && e["sender"] == ghost.as_str())
+            .filter_map(|e| {
+                e["content"]["m.relates_to"]["key"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    wait_for("two reactions", T, || {
+        (live_keys(&staff) == ["🎉", "👍"]).then_some(())
+    });
+    alice.cmd(json!({"cmd": "react", "to": staff_jid, "id": mine_id, "reactions": ["🎉"]}));
+    wait_for("one reaction left", T, || {
+        (live_keys(&staff) == ["🎉"]).then_some(())
+    });
+}
+
+#[test]
+fn retractions_both_ways() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("carol", "xmpp-retract");
+    let staff_jid = jid_of(&staff.user_id);
+
+    let event = staff.send_text(&room, "sent by mistake");
+    let sent = alice.wait_body("sent by mistake");
+    staff.redact(&room, &event);
+    alice.wait_event("the retraction", T, |e| e["retract_id"] == sent["id"]);
+
+    let id = alice.send(&staff_jid, "oops");
+    let bridged = event_with_body(&staff, &room, &ghost, "oops");
+    alice.cmd(json!({"cmd": "retract", "to": staff_jid, "id": id}));
+    wait_for("the message redacted in the room", T, || {
+        staff.events(&room).into_iter().find(|e| {
+            e["event_id"] == bridged["event_id"]
+                && e["content"].as_object().is_some_and(|c| c.is_empty())
+        })
+    });
+}
+
+#[test]
+fn replies_both_ways() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("alice", "xmpp-reply");
+    let staff_jid = jid_of(&staff.user_id);
+
+    let id = alice.send(&staff_jid, "a question");
+    let question = event_with_body(&staff, &room, &ghost, "a question");
+    staff.send_event(
+        &room,
+        "m.room.message",
+        &json!({
+            "msgtype": "m.text", "body": "the answer",
+            "m.relates_to": {"m.in_reply_to": {"event_id": question["event_id"]}},
+        }),
+    );
+    let answer = alice.wait_body("the answer");
+    assert_eq!(answer["reply"]["id"], id.as_str());
+
+    let from_staff = staff.send_text(&room, "your turn");
+    let received = alice.wait_body("your turn");
+    alice.cmd(json!({"cmd": "send", "to": staff_jid, "body": "replying", "reply_to": {"id": received["id"], "to": staff_jid}}));
+    let reply = event_with_body(&staff, &room, &ghost, "replying");
+    assert_eq!(
+        reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        from_staff.as_str()
+    );
+}
+
+#[test]
+fn typing_and_read_markers_both_ways() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("bob", "xmpp-markers");
+    let staff_jid = jid_of(&staff.user_id);
+
+    staff.typing(&room, true);
+    alice.wait_event("composing", T, |e| e["chatstate"] == "composing");
+
+    let event = staff.send_text(&room, "please read");
+    let received = alice.wait_body("please read");
+    alice.cmd(json!({"cmd": "displayed", "to": staff_jid, "id": received["id"]}));
+    wait_for("the ghost's read receipt", T, || {
+        staff.ephemeral(&room).into_iter().find(|e| {
+            e["type"] == "m.receipt"
+                && e["content"][event.as_str()]["m.read"][ghost.as_str()].is_object()
+        })
+    });
+
+    alice.cmd(json!({"cmd": "chatstate", "to": staff_jid, "state": "composing"}));
+    wait_for("the ghost typing", T, || {
+        staff.ephemeral(&room).into_iter().find(|e| {
+            e["type"] == "m.typing"
+                && e["content"]["user_ids"]
+                    .as_array()
+                    .is_some_and(|u| u.iter().any(|u| u == ghost.as_str()))
+        })
+    });
+
+    let id = alice.send(&staff_jid, "read mine");
+    let mine = event_with_body(&staff, &room, &ghost, "read mine");
+    staff.read(&room, mine["event_id"].as_str().expect("event id"));
+    alice.wait_event("the displayed marker", T, |e| e["displayed"] == id.as_str());
+}

@@ -14,6 +14,24 @@ pub(super) const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
 pub(super) const NS_RECEIPTS: &str = "urn:xmpp:receipts";
 /// XEP-0172 user nickname.
 pub(super) const NS_NICK: &str = "http://jabber.org/protocol/nick";
+/// XEP-0308 last message correction.
+pub(super) const NS_CORRECT: &str = "urn:xmpp:message-correct:0";
+/// XEP-0444 reactions.
+pub(super) const NS_REACTIONS: &str = "urn:xmpp:reactions:0";
+/// XEP-0424 message retraction.
+pub(super) const NS_RETRACT: &str = "urn:xmpp:message-retract:1";
+/// XEP-0461 message replies.
+pub(super) const NS_REPLY: &str = "urn:xmpp:reply:0";
+/// XEP-0428 fallback indication.
+pub(super) const NS_FALLBACK: &str = "urn:xmpp:fallback:0";
+/// XEP-0085 chat states.
+pub(super) const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0334 message processing hints.
+pub(super) const NS_HINTS: &str = "urn:xmpp:hints";
+
+/// Text shown by clients that do not understand a retraction.
+const RETRACT_FALLBACK: &str =
+    "This person attempted to retract a previous message, but it's unsupported by your client.";
 
 /// Builds an element with attributes; attribute names are constants of this module.
 pub(super) fn element(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
@@ -50,15 +68,97 @@ pub(super) fn chat(from: Jid, to: Jid, id: &str, body: &str) -> Message {
     message
 }
 
+/// A message without a body of its own: a reaction, retraction, chat state or marker.
+fn bare(from: Jid, to: Jid, id: &str) -> Message {
+    let mut message = Message::chat(Some(to));
+    message.from = Some(from);
+    message.id = Some(Id(id.to_owned()));
+    message
+}
+
+/// A correction (XEP-0308) of the message `target` sent earlier.
+pub(super) fn correction(from: Jid, to: Jid, id: &str, target: &str, body: &str) -> Message {
+    let mut message = chat(from, to, id, body);
+    message
+        .payloads
+        .push(element("replace", NS_CORRECT, &[("id", target)]));
+    message
+}
+
+/// The sender's full reaction set (XEP-0444) on `target`.
+pub(super) fn reactions(from: Jid, to: Jid, id: &str, target: &str, keys: &[String]) -> Message {
+    let mut message = bare(from, to, id);
+    let mut set = element("reactions", NS_REACTIONS, &[("id", target)]);
+    for key in keys {
+        let mut reaction = element("reaction", NS_REACTIONS, &[]);
+        reaction.append_text(xml_safe(key));
+        set.append_child(reaction);
+    }
+    message.payloads.push(set);
+    message.payloads.push(element("store", NS_HINTS, &[]));
+    message
+}
+
+/// A retraction (XEP-0424) of `target`, with the fallback text older clients show.
+pub(super) fn retraction(from: Jid, to: Jid, id: &str, target: &str) -> Message {
+    let mut message = bare(from, to, id).with_body(Lang::default(), RETRACT_FALLBACK.to_owned());
+    message
+        .payloads
+        .push(element("retract", NS_RETRACT, &[("id", target)]));
+    message
+        .payloads
+        .push(element("fallback", NS_FALLBACK, &[("for", NS_RETRACT)]));
+    message.payloads.push(element("store", NS_HINTS, &[]));
+    message
+}
+
+/// A chat state (XEP-0085), e.g. `composing` or `active`.
+pub(super) fn chat_state(from: Jid, to: Jid, id: &str, state: &str) -> Message {
+    let mut message = bare(from, to, id);
+    message.payloads.push(element(state, NS_CHATSTATES, &[]));
+    message.payloads.push(element("no-store", NS_HINTS, &[]));
+    message
+}
+
+/// A displayed marker (XEP-0333) up to `target`.
+pub(super) fn displayed(from: Jid, to: Jid, id: &str, target: &str) -> Message {
+    let mut message = bare(from, to, id);
+    message
+        .payloads
+        .push(element("displayed", NS_MARKERS, &[("id", target)]));
+    message
+}
+
+/// Marks `message` as a reply (XEP-0461) to `target`, written by `author`.
+pub(super) fn add_reply(message: &mut Message, author: &str, target: &str) {
+    message.payloads.push(element(
+        "reply",
+        NS_REPLY,
+        &[("to", author), ("id", target)],
+    ));
+}
+
 /// What passerelle reads from an incoming message stanza.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Received {
     /// The id to deduplicate and refer to it by: origin-id, else the stanza id.
     pub(super) id: Option<String>,
-    /// Text body, if any.
+    /// Text body without reply fallback, if any.
     pub(super) body: Option<String>,
     /// The sender's nickname (XEP-0172), if given.
     pub(super) nick: Option<String>,
+    /// XEP-0308: id of the corrected message.
+    pub(super) replace_id: Option<String>,
+    /// XEP-0444: id of the message reacted to, and the full reaction set.
+    pub(super) reactions: Option<(String, Vec<String>)>,
+    /// XEP-0424: id of the retracted message.
+    pub(super) retract_id: Option<String>,
+    /// XEP-0461: id of the message replied to.
+    pub(super) reply_id: Option<String>,
+    /// XEP-0085: the chat state, if any.
+    pub(super) chat_state: Option<String>,
+    /// XEP-0333: id of the last message displayed.
+    pub(super) displayed_id: Option<String>,
 }
 
 /// Reads the parts of an incoming chat message passerelle bridges.
@@ -71,12 +171,68 @@ pub(super) fn read(message: &Message) -> Received {
         .map(str::to_owned);
     let id = origin_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
     let body = message.get_best_body_cloned(vec![]).map(|(_, b)| b);
-    let nick = message
+    let payload = |name: &str, ns: &str| message.payloads.iter().find(|p| p.is(name, ns));
+    let attr_id = |name: &str, ns: &str| {
+        payload(name, ns)
+            .and_then(|p| p.attr("id"))
+            .map(str::to_owned)
+    };
+    let nick = payload("nick", NS_NICK).map(Element::text);
+    let reactions = payload("reactions", NS_REACTIONS).and_then(|r| {
+        let keys = r
+            .children()
+            .filter(|c| c.is("reaction", NS_REACTIONS))
+            .map(Element::text)
+            .collect();
+        r.attr("id").map(|id| (id.to_owned(), keys))
+    });
+    let chat_state = message
         .payloads
         .iter()
-        .find(|p| p.is("nick", NS_NICK))
-        .map(Element::text);
-    Received { id, body, nick }
+        .find(|p| p.ns() == NS_CHATSTATES)
+        .map(|p| p.name().to_owned());
+    let reply_id = attr_id("reply", NS_REPLY);
+    let body = match (body, reply_id.is_some()) {
+        (Some(b), true) => Some(strip_fallback(&b, message, NS_REPLY)),
+        (b, _) => b,
+    };
+    Received {
+        id,
+        body,
+        nick,
+        replace_id: attr_id("replace", NS_CORRECT),
+        reactions,
+        retract_id: attr_id("retract", NS_RETRACT),
+        reply_id,
+        chat_state,
+        displayed_id: attr_id("displayed", NS_MARKERS),
+    }
+}
+
+/// Removes the part of `body` a XEP-0428 fallback marks as being for `namespace` (a quoted
+/// reply); offsets count Unicode code points.
+fn strip_fallback(body: &str, message: &Message, namespace: &str) -> String {
+    let ranges: Vec<(usize, usize)> = message
+        .payloads
+        .iter()
+        .filter(|p| p.is("fallback", NS_FALLBACK) && p.attr("for") == Some(namespace))
+        .flat_map(|f| {
+            f.children()
+                .filter(|c| c.is("body", NS_FALLBACK))
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|b| Some((b.attr("start")?.parse().ok()?, b.attr("end")?.parse().ok()?)))
+        .collect();
+    if ranges.is_empty() {
+        return body.to_owned();
+    }
+    body.chars()
+        .enumerate()
+        .filter(|(i, _)| !ranges.iter().any(|(start, end)| i >= start && i < end))
+        .map(|(_, c)| c)
+        .collect::<String>()
+        .trim_start()
+        .to_owned()
 }
 
 /// True for message types passerelle bridges one-to-one.
@@ -115,6 +271,101 @@ mod tests {
         assert!(
             xml.contains("urn:xmpp:receipts") && xml.contains("urn:xmpp:chat-markers:0"),
             "{xml}"
+        );
+    }
+
+    fn parse(xml: &str) -> Message {
+        let element: Element = xml.parse().expect("xml");
+        Message::try_from(element).expect("message")
+    }
+
+    #[test]
+    fn corrections_reactions_retractions_and_markers_are_read() {
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' id='c1' type='chat'><body>fixed</body>\
+             <replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>",
+        ));
+        assert_eq!(
+            (r.replace_id.as_deref(), r.body.as_deref()),
+            (Some("m1"), Some("fixed"))
+        );
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' id='r1' type='chat'>\
+             <reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction><reaction>🎉</reaction></reactions></message>",
+        ));
+        assert_eq!(
+            r.reactions,
+            Some(("m1".to_owned(), vec!["👍".to_owned(), "🎉".to_owned()]))
+        );
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' id='x1' type='chat'><body>gone</body>\
+             <retract xmlns='urn:xmpp:message-retract:1' id='m1'/></message>",
+        ));
+        assert_eq!(r.retract_id.as_deref(), Some("m1"));
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/>\
+             <displayed xmlns='urn:xmpp:chat-markers:0' id='m2'/></message>",
+        ));
+        assert_eq!(
+            (r.chat_state.as_deref(), r.displayed_id.as_deref()),
+            (Some("composing"), Some("m2"))
+        );
+    }
+
+    #[test]
+    fn reply_fallbacks_are_cut_from_the_body() {
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' id='q1' type='chat'><body>&gt; Alice: hé\nmy answer</body>\
+             <reply xmlns='urn:xmpp:reply:0' to='a@x' id='m1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='12'/></fallback></message>",
+        ));
+        assert_eq!(r.reply_id.as_deref(), Some("m1"));
+        assert_eq!(r.body.as_deref(), Some("my answer"));
+    }
+
+    #[test]
+    fn outgoing_actions_have_the_right_payloads() {
+        let from = Jid::from_str("a=x.org@m.x.org").expect("jid");
+        let to = Jid::from_str("bob@example.org").expect("jid");
+        let xml = |m: Message| String::from(&Element::from(m));
+        let reactions = xml(super::reactions(
+            from.clone(),
+            to.clone(),
+            "p1",
+            "m1",
+            &["👍".to_owned()],
+        ));
+        assert!(reactions.contains("<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions>"), "{reactions}");
+        let retraction = xml(super::retraction(from.clone(), to.clone(), "p2", "m1"));
+        assert!(
+            retraction.contains("<retract xmlns='urn:xmpp:message-retract:1' id='m1'/>"),
+            "{retraction}"
+        );
+        let correction = xml(super::correction(
+            from.clone(),
+            to.clone(),
+            "p3",
+            "m1",
+            "new",
+        ));
+        assert!(
+            correction.contains("<replace xmlns='urn:xmpp:message-correct:0' id='m1'/>"),
+            "{correction}"
+        );
+        let state = xml(super::chat_state(
+            from.clone(),
+            to.clone(),
+            "p4",
+            "composing",
+        ));
+        assert!(
+            state.contains("<composing xmlns='http://jabber.org/protocol/chatstates'/>"),
+            "{state}"
+        );
+        let marker = xml(super::displayed(from, to, "p5", "m9"));
+        assert!(
+            marker.contains("<displayed xmlns='urn:xmpp:chat-markers:0' id='m9'/>"),
+            "{marker}"
         );
     }
 
