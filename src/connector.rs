@@ -267,6 +267,17 @@ pub enum InboundKind {
         /// The last message read.
         target: String,
     },
+    /// The network reports that `target`, sent from Matrix, was not delivered.
+    DeliveryFailed {
+        /// The message that bounced.
+        target: String,
+        /// Why, as the network says it.
+        reason: String,
+        /// The outbox key it was sent under, when the network echoes it back (it may bounce
+        /// before the send is even recorded as done).
+        #[serde(default)]
+        key: Option<i64>,
+    },
 }
 
 /// Where a connector hands inbound messages to the runtime.

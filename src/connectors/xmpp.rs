@@ -23,7 +23,7 @@ use tokio_xmpp::{
     parsers::{
         disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
         iq::Iq,
-        message::Message,
+        message::{Message, MessageType},
         ns,
         presence::{Presence, Type as PresenceType},
         stanza_error::{DefinedCondition, ErrorType, StanzaError},
@@ -176,6 +176,10 @@ impl XmppConnector {
             tracing::warn!(connector = NAME, domain = %from.domain(), "Dropped a message from a domain that is not allowed.");
             return;
         }
+        if message.type_ == MessageType::Error {
+            self.handle_bounce(&message, &from, ctx).await;
+            return;
+        }
         if !stanzas::is_chat(&message) {
             tracing::debug!(
                 connector = NAME,
@@ -238,6 +242,34 @@ impl XmppConnector {
         };
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");
+        }
+    }
+
+    /// A message of ours the server or the contact's server sent back as an error.
+    async fn handle_bounce(&self, message: &Message, from: &BareJid, ctx: &ConnectorCtx) {
+        let Some(id) = message.id.as_ref().map(|i| i.0.clone()) else {
+            return;
+        };
+        let Some(recipient) = self.recipient(message.to.as_ref()) else {
+            return;
+        };
+        let contact = from.to_string().to_lowercase();
+        let reason =
+            stanzas::error_text(message).unwrap_or_else(|| "the XMPP server refused it".to_owned());
+        tracing::info!(connector = NAME, reason = %reason, "A message was bounced.");
+        let inbound = Inbound {
+            remote_id: format!("{contact}/error/{id}"),
+            conversation: addressing::conversation(&contact, &recipient),
+            sender: contact.clone(),
+            kind: InboundKind::DeliveryFailed {
+                target: format!("{contact}/{id}"),
+                reason,
+                key: id.strip_prefix("passerelle-").and_then(|k| k.parse().ok()),
+            },
+            ..Inbound::default()
+        };
+        if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+            tracing::error!(connector = NAME, error = %e, "Could not record a bounce.");
         }
     }
 

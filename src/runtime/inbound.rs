@@ -9,7 +9,7 @@ use ruma::{RoomId, UserId};
 
 use super::{
     Runtime,
-    outbox::{MatrixEvent, ReactionRef, RemoteRef, redact, to_matrix},
+    outbox::{MatrixEvent, ReactionRef, RemoteRef, notice, redact, to_matrix},
     queues::Outcome,
 };
 use crate::{
@@ -265,6 +265,44 @@ impl Runtime {
                     tracing::debug!(error = %e, "Typing notification not shown.");
                 }
                 Outcome::Done(Vec::new())
+            }
+            InboundKind::DeliveryFailed {
+                target,
+                reason,
+                key,
+            } => {
+                // The bounced Matrix event: from the outbox row when the network named it,
+                // else from the message map.
+                let from_outbox = match key {
+                    Some(k) => match self.store.outbox_row(*k).await {
+                        Ok(Some(row)) if row.room_id == room => {
+                            match serde_json::from_str(&row.payload) {
+                                Ok(super::outbox::Send::Remote(m)) => Some(m.event_id),
+                                _ => None,
+                            }
+                        }
+                        Ok(_) => None,
+                        Err(e) => return e.into(),
+                    },
+                    None => None,
+                };
+                let event_id = match from_outbox {
+                    Some(e) => e,
+                    None => match target_event(target.clone()).await {
+                        Ok(Some(m)) => m.event_id,
+                        Ok(None) => {
+                            return Outcome::Skipped("a bounce for an unknown message".into());
+                        }
+                        Err(e) => return e.into(),
+                    },
+                };
+                let text = format!("⚠ Not delivered to {}: {reason}", message.sender);
+                Outcome::Done(vec![notice(
+                    room,
+                    Some(ghost.as_str()),
+                    &text,
+                    Some(&event_id),
+                )])
             }
             InboundKind::Read { target } => {
                 if let Ok(Some(m)) = target_event(target.clone()).await

@@ -186,6 +186,26 @@ impl Store {
         Ok(())
     }
 
+    /// One outbox row, whatever its state.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        let row = sqlx::query(
+            "SELECT id, connector, room_id, payload, attempts FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get(0)?,
+                connector: r.try_get(1)?,
+                room_id: r.try_get(2)?,
+                payload: r.try_get(3)?,
+                attempts: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
     /// Pending sends (both directions), for diagnostics and metrics.
     pub async fn outbox_pending_count(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")

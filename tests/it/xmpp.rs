@@ -291,3 +291,36 @@ fn typing_and_read_markers_both_ways() {
     staff.read(&room, mine["event_id"].as_str().expect("event id"));
     alice.wait_event("the displayed marker", T, |e| e["displayed"] == id.as_str());
 }
+
+#[test]
+fn a_bounced_message_is_reported_in_the_room() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-bounce", &[]);
+    p.wait_ready(T);
+    let staff = User::register("xbounce");
+    // An account that exists but is not connected; the test server keeps no offline messages.
+    let ghost = ghost_of(&format!(
+        "carol@{}",
+        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
+    ));
+    let room = staff.create_room(&[&ghost], true);
+    wait_for("the XMPP ghost to join", T, || {
+        staff.members(&room).contains(&ghost).then_some(())
+    });
+    let event = staff.send_text(&room, "anyone there?");
+    let notice = wait_for("the failure notice", T, || {
+        staff
+            .messages(&room)
+            .into_iter()
+            .find(|m| m["content"]["msgtype"] == "m.notice")
+    });
+    let body = notice["content"]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("Not delivered") && body.contains("carol@"),
+        "{body}"
+    );
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        event.as_str()
+    );
+}

@@ -235,6 +235,21 @@ fn strip_fallback(body: &str, message: &Message, namespace: &str) -> String {
         .to_owned()
 }
 
+/// The human-readable reason of an error stanza: its text, else its condition's name.
+pub(super) fn error_text(message: &Message) -> Option<String> {
+    let error = message.payloads.iter().find(|p| p.name() == "error")?;
+    let text = error
+        .children()
+        .find(|c| c.name() == "text")
+        .map(Element::text)
+        .filter(|t| !t.is_empty());
+    let condition = error
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| c.name().replace('-', " "));
+    text.or(condition)
+}
+
 /// True for message types passerelle bridges one-to-one.
 pub(super) fn is_chat(message: &Message) -> bool {
     matches!(message.type_, MessageType::Chat | MessageType::Normal)
