@@ -324,3 +324,63 @@ fn a_bounced_message_is_reported_in_the_room() {
         event.as_str()
     );
 }
+
+/// Runs a peer script with the environment `scripts/test.sh` exported.
+fn peer_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
+    let status = std::process::Command::new("bash")
+        .arg(crate::harness::repo().join("scripts/peers").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .expect("peer script runs");
+    assert!(status.success(), "{script} failed");
+}
+
+#[test]
+fn a_prosody_restart_loses_nothing() {
+    let _serial = serial();
+    let (p, staff, mut alice, room, ghost) = chat_with("alice", "xmpp-restart");
+    let staff_jid = jid_of(&staff.user_id);
+    staff.send_text(&room, "before the restart");
+    alice.wait_body("before the restart");
+    drop(alice);
+
+    // The server goes away; messages written meanwhile wait in passerelle's outbox.
+    peer_script("stop-peers.sh", &["prosody"], &[]);
+    let during: Vec<String> = (1..=3).map(|i| format!("during the outage {i}")).collect();
+    let events: Vec<String> = during
+        .iter()
+        .map(|text| staff.send_text(&room, text))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    peer_script("start-prosody.sh", &[], &[("KEEP_DATA", "1")]);
+    let mut alice = XmppUser::login("alice");
+    wait_for("passerelle to reconnect", T, || {
+        (p.log().matches("Connected to the XMPP server.").count() >= 2).then_some(())
+    });
+
+    // Each message sent during the outage was delivered, or the room was told it was not.
+    for (text, event) in during.iter().zip(&events) {
+        wait_for(&format!("{text:?} delivered or reported"), T, || {
+            alice.drain();
+            let delivered = alice
+                .seen
+                .iter()
+                .any(|e| e["event"] == "message" && e["body"] == text.as_str());
+            let reported = staff.messages(&room).into_iter().any(|m| {
+                m["content"]["msgtype"] == "m.notice"
+                    && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
+            });
+            (delivered || reported).then_some(())
+        });
+    }
+    // After the restart, both directions work again, in order.
+    staff.send_text(&room, "after the restart");
+    alice.wait_body("after the restart");
+    alice.send(&staff_jid, "back online");
+    wait_for("alice's message", T, || {
+        bodies_from(&staff.messages(&room), &ghost)
+            .contains(&"back online".to_owned())
+            .then_some(())
+    });
+}

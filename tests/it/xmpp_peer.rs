@@ -91,6 +91,13 @@ impl XmppUser {
         id
     }
 
+    /// Takes in whatever events have arrived, without waiting.
+    pub(crate) fn drain(&mut self) {
+        while let Ok(e) = self.events.try_recv() {
+            self.seen.push(e);
+        }
+    }
+
     /// Waits for an event matching `pred`, among those already seen or new ones.
     pub(crate) fn wait_event(
         &mut self,
