@@ -5,6 +5,7 @@ pub mod config;
 pub mod connector;
 pub mod connectors;
 pub mod doctor;
+pub mod html;
 pub mod ids;
 pub mod matrix;
 pub mod registration;

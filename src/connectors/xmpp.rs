@@ -234,7 +234,7 @@ impl XmppConnector {
             sender: contact.clone(),
             sender_name: received.nick,
             body,
-            html: None,
+            html: received.html.as_deref().and_then(crate::html::sanitize),
             timestamp_ms: None,
             reply_to: received.reply_id.as_deref().map(target),
             recipient: Some(recipient),

@@ -384,3 +384,23 @@ fn a_prosody_restart_loses_nothing() {
             .then_some(())
     });
 }
+
+#[test]
+fn xhtml_im_arrives_as_sanitised_formatted_text() {
+    let _serial = serial();
+    let (_p, staff, mut alice, room, ghost) = chat_with("carol", "xmpp-xhtml");
+    let staff_jid = jid_of(&staff.user_id);
+    alice.cmd(
+        json!({"cmd": "send", "to": staff_jid, "body": "Hello *world*",
+                     "html": "Hello <strong>world</strong><script>alert(1)</script>"}),
+    );
+    let message = event_with_body(&staff, &room, &ghost, "Hello *world*");
+    let formatted = message["content"]["formatted_body"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(message["content"]["format"], "org.matrix.custom.html");
+    assert!(
+        formatted.contains("<strong>world</strong>") && !formatted.contains("script"),
+        "{formatted}"
+    );
+}

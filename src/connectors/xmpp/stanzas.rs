@@ -26,6 +26,10 @@ pub(super) const NS_REPLY: &str = "urn:xmpp:reply:0";
 pub(super) const NS_FALLBACK: &str = "urn:xmpp:fallback:0";
 /// XEP-0085 chat states.
 pub(super) const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0071 XHTML-IM wrapper.
+pub(super) const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
+/// The XHTML namespace of an XHTML-IM body.
+pub(super) const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
 /// XEP-0334 message processing hints.
 pub(super) const NS_HINTS: &str = "urn:xmpp:hints";
 
@@ -159,6 +163,8 @@ pub(super) struct Received {
     pub(super) chat_state: Option<String>,
     /// XEP-0333: id of the last message displayed.
     pub(super) displayed_id: Option<String>,
+    /// XEP-0071: the XHTML body's content, unsanitised.
+    pub(super) html: Option<String>,
 }
 
 /// Reads the parts of an incoming chat message passerelle bridges.
@@ -206,7 +212,21 @@ pub(super) fn read(message: &Message) -> Received {
         reply_id,
         chat_state,
         displayed_id: attr_id("displayed", NS_MARKERS),
+        html: payload("html", NS_XHTML_IM).and_then(xhtml_content),
     }
+}
+
+/// The inner markup of an XHTML-IM `<html>` payload's `<body>`.
+fn xhtml_content(html: &Element) -> Option<String> {
+    let body = html.children().find(|c| c.is("body", NS_XHTML))?;
+    let mut out = String::new();
+    for node in body.nodes() {
+        match node {
+            tokio_xmpp::minidom::Node::Element(e) => out.push_str(&String::from(e)),
+            tokio_xmpp::minidom::Node::Text(t) => out.push_str(&crate::html::escape(t)),
+        }
+    }
+    Some(out)
 }
 
 /// Removes the part of `body` a XEP-0428 fallback marks as being for `namespace` (a quoted
@@ -325,6 +345,22 @@ mod tests {
             (r.chat_state.as_deref(), r.displayed_id.as_deref()),
             (Some("composing"), Some("m2"))
         );
+    }
+
+    #[test]
+    fn xhtml_im_bodies_are_read_and_sanitisable() {
+        let r = read(&parse(
+            "<message xmlns='jabber:component:accept' id='h1' type='chat'><body>Hi *there*</body>\
+             <html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>\
+             Hi <strong>there</strong> &amp; <script>x()</script></body></html></message>",
+        ));
+        let html = r.html.expect("xhtml body");
+        let clean = crate::html::sanitize(&html).expect("shallow");
+        assert!(
+            clean.contains("<strong>there</strong>") && clean.contains("&amp;"),
+            "{clean}"
+        );
+        assert!(!clean.contains("script"), "{clean}");
     }
 
     #[test]
