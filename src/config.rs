@@ -43,6 +43,9 @@ pub struct Config {
     /// Log level and format.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Files fetched from remote networks.
+    #[serde(default)]
+    pub media: MediaConfig,
     /// Who may use the bridge: keys are `"*"`, a server name or a user id; values are levels.
     #[serde(default)]
     pub permissions: BTreeMap<String, PermissionLevel>,
@@ -127,6 +130,28 @@ impl Default for DatabaseConfig {
         Self {
             path: default_db_path(),
             max_connections: default_db_connections(),
+        }
+    }
+}
+
+/// Fetching files that remote messages link to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Also fetch from loopback and private addresses (for servers on an internal network);
+    /// off by default so a remote user cannot make passerelle probe the internal network.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// Time allowed to fetch one file.
+    #[serde(default = "default_media_timeout", with = "humantime_serde_compat")]
+    pub download_timeout: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            download_timeout: default_media_timeout(),
         }
     }
 }
@@ -433,6 +458,9 @@ fn expected_for(key: &str) -> Option<&'static str> {
     })
 }
 
+fn default_media_timeout() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_hs_timeout() -> Duration {
     Duration::from_secs(30)
 }

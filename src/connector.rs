@@ -231,6 +231,20 @@ pub struct Inbound {
     /// A message, or an action on an earlier one.
     #[serde(default)]
     pub kind: InboundKind,
+    /// Files the message links to, for the runtime to fetch and post (within the media limits).
+    #[serde(default)]
+    pub files: Vec<RemoteFile>,
+}
+
+/// A file a remote message points to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteFile {
+    /// Where to fetch it (http or https).
+    pub url: String,
+    /// Its name, if the network gives one.
+    pub filename: Option<String>,
+    /// Its MIME type, if the network gives one.
+    pub content_type: Option<String>,
 }
 
 /// What an inbound item is. Targets are remote message ids of the same connector.

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod html;
 pub mod ids;
 pub mod matrix;
+pub mod media;
 pub mod registration;
 pub mod runtime;
 pub mod store;

@@ -70,6 +70,8 @@ pub struct Runtime {
     /// Every queue worker, so shutdown can wait for the items in flight.
     workers: TaskTracker,
     queues: queues::Active,
+    /// Fetches files remote messages link to.
+    fetcher: crate::media::Fetcher,
     /// Who is typing in each portal room, to send only the changes.
     typing:
         std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
@@ -83,6 +85,11 @@ impl Runtime {
         let matrix = MatrixClient::new(&config)?;
         let bot_id = config.bot_user_id();
         let bot = UserId::parse(bot_id.as_str()).map_err(|_| StartError::BotId(bot_id))?;
+        let fetcher = crate::media::Fetcher::new(
+            config.homeserver.max_media_size.as_u64(),
+            config.media.download_timeout,
+            config.media.allow_private_networks,
+        );
         Ok(Arc::new(Self {
             permissions: Permissions::new(&config.permissions),
             config,
@@ -96,6 +103,7 @@ impl Runtime {
             workers: TaskTracker::new(),
             queues: queues::Active::default(),
             typing: std::sync::Mutex::default(),
+            fetcher,
         }))
     }
 

@@ -217,6 +217,7 @@ async fn inject(
         reply_to: None,
         recipient: None,
         kind: InboundKind::Message,
+        files: Vec::new(),
     };
     match sink.commit(NAME, inbound).await {
         Ok(()) => (StatusCode::OK, Json(json!({"remote_id": remote_id}))),
@@ -310,6 +311,7 @@ impl Shared {
             reply_to: Some(remote_id.to_owned()),
             recipient: None,
             kind: InboundKind::Message,
+            files: Vec::new(),
         };
         let sink = sink.clone();
         tokio::spawn(async move {

@@ -35,7 +35,8 @@ use crate::{
     config::XmppConnectorConfig,
     connector::{
         Capabilities, Connector, ConnectorCtx, ConnectorError, Edits, Health, Inbound, InboundKind,
-        Outbound, Reactions, Receipts, Redactions, SendError, Sender, ThirdPartyProtocol, Typing,
+        Outbound, Reactions, Receipts, Redactions, RemoteFile, SendError, Sender,
+        ThirdPartyProtocol, Typing,
     },
     matrix::backoff,
 };
@@ -239,6 +240,14 @@ impl XmppConnector {
             reply_to: received.reply_id.as_deref().map(target),
             recipient: Some(recipient),
             kind,
+            files: received
+                .oob_url
+                .iter()
+                .map(|url| RemoteFile {
+                    url: url.clone(),
+                    ..RemoteFile::default()
+                })
+                .collect(),
         };
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");

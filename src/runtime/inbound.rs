@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     connector::{ConnectorError, Inbound, InboundKind, InboundSink},
+    media::FetchError,
     store::{Reaction, RemoteInboxRow},
 };
 
@@ -115,29 +116,90 @@ impl Runtime {
                 }
             }
         };
-        let mut content = json!({"msgtype": "m.text", "body": message.body});
-        if let Some(html) = &message.html {
-            content["format"] = json!("org.matrix.custom.html");
-            content["formatted_body"] = json!(html);
-        }
-        if let Some(target) = &message.reply_to
-            && let Ok(Some(m)) = self.store.message_by_remote(&row.connector, target).await
-            && m.room_id == room
-        {
-            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": m.event_id}});
-        }
-        let event = MatrixEvent {
-            sender: Some(ghost.to_string()),
-            event_type: "m.room.message".into(),
-            content,
-            ts: message.timestamp_ms,
-            remote: Some(RemoteRef {
+        let remote = || {
+            Some(RemoteRef {
                 connector: row.connector.clone(),
                 remote_id: message.remote_id.clone(),
-            }),
-            reaction: None,
+            })
         };
-        Outcome::Done(vec![to_matrix(&room, event)])
+        let mut sends = Vec::new();
+        // By convention an out-of-band file's body is just its URL: the file stands for it.
+        let body_is_link = message.files.len() == 1 && message.body.trim() == message.files[0].url;
+        if !message.body.is_empty() && !body_is_link {
+            let mut content = json!({"msgtype": "m.text", "body": message.body});
+            if let Some(html) = &message.html {
+                content["format"] = json!("org.matrix.custom.html");
+                content["formatted_body"] = json!(html);
+            }
+            if let Some(target) = &message.reply_to
+                && let Ok(Some(m)) = self.store.message_by_remote(&row.connector, target).await
+                && m.room_id == room
+            {
+                content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": m.event_id}});
+            }
+            sends.push(self.ghost_event(&room, &ghost, content, message.timestamp_ms, remote()));
+        }
+        for file in &message.files {
+            let content = match self.fetcher.fetch(&file.url).await {
+                Ok(fetched) => {
+                    let content_type = file
+                        .content_type
+                        .clone()
+                        .or(fetched.content_type)
+                        .unwrap_or_else(|| "application/octet-stream".to_owned());
+                    let filename = file.filename.clone().unwrap_or(fetched.filename);
+                    let size = fetched.data.len();
+                    let mxc = match self
+                        .matrix
+                        .upload(Some(&ghost), fetched.data, &content_type, Some(&filename))
+                        .await
+                    {
+                        Ok(m) => m,
+                        Err(e) => return e.into(),
+                    };
+                    let msgtype = if content_type.starts_with("image/") {
+                        "m.image"
+                    } else {
+                        "m.file"
+                    };
+                    json!({"msgtype": msgtype, "body": filename, "filename": filename, "url": mxc,
+                           "info": {"mimetype": content_type, "size": size}})
+                }
+                Err(FetchError::Transient(why)) => {
+                    return Outcome::Retry {
+                        error: why,
+                        retry_after: None,
+                    };
+                }
+                Err(FetchError::Permanent(why)) => {
+                    json!({"msgtype": "m.text", "body": format!("📎 {} (not copied to Matrix: {why})", file.url)})
+                }
+            };
+            let mapping = if sends.is_empty() { remote() } else { None };
+            sends.push(self.ghost_event(&room, &ghost, content, message.timestamp_ms, mapping));
+        }
+        Outcome::Done(sends)
+    }
+
+    fn ghost_event(
+        &self,
+        room: &str,
+        ghost: &UserId,
+        content: serde_json::Value,
+        ts: Option<i64>,
+        remote: Option<RemoteRef>,
+    ) -> crate::store::NewOutbox {
+        to_matrix(
+            room,
+            MatrixEvent {
+                sender: Some(ghost.to_string()),
+                event_type: "m.room.message".into(),
+                content,
+                ts,
+                remote,
+                reaction: None,
+            },
+        )
     }
 
     /// Edits, reactions, retractions, typing and read markers from the remote side.

@@ -404,3 +404,110 @@ fn xhtml_im_arrives_as_sanitised_formatted_text() {
         "{formatted}"
     );
 }
+
+/// Serves `/photo.png` (a small PNG-typed file) and `/big.bin` (4 KiB) on 127.0.0.1, standing in
+/// for an XMPP server's HTTP upload service; returns the base URL.
+fn file_server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("addr");
+            let app = axum::Router::new()
+                .route(
+                    "/photo.png",
+                    axum::routing::get(|| async {
+                        (
+                            [("content-type", "image/png")],
+                            vec![0x89u8, b'P', b'N', b'G', 1, 2, 3],
+                        )
+                    }),
+                )
+                .route("/big.bin", axum::routing::get(|| async { vec![7u8; 4096] }));
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    format!("http://{}", rx.recv().expect("file server address"))
+}
+
+#[test]
+fn out_of_band_files_are_copied_into_matrix_within_limits() {
+    let _serial = serial();
+    let files = file_server();
+    let p = Passerelle::start(
+        "xmpp-oob",
+        &[
+            ("PASSERELLE_MEDIA__ALLOW_PRIVATE_NETWORKS", "true"),
+            ("PASSERELLE_HOMESERVER__MAX_MEDIA_SIZE", "2 KiB"),
+        ],
+    );
+    p.wait_ready(T);
+    let mut alice = XmppUser::login("alice");
+    let staff = User::register("xfiles");
+    let ghost = ghost_of(&alice.jid);
+    let room = staff.create_room(&[&ghost], true);
+    wait_for("the XMPP ghost to join", T, || {
+        staff.members(&room).contains(&ghost).then_some(())
+    });
+    let staff_jid = jid_of(&staff.user_id);
+
+    let photo = format!("{files}/photo.png");
+    alice.cmd(json!({"cmd": "send", "to": staff_jid, "body": photo, "oob_url": photo}));
+    let image = wait_for("the image", T, || {
+        staff
+            .messages(&room)
+            .into_iter()
+            .find(|m| m["content"]["msgtype"] == "m.image")
+    });
+    assert_eq!(image["sender"], ghost.as_str());
+    assert_eq!(image["content"]["body"], "photo.png");
+    assert_eq!(image["content"]["info"]["size"], 7);
+    assert!(
+        image["content"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("mxc://"))
+    );
+
+    // Over homeserver.max_media_size: not copied, and the room is told where it was.
+    let big = format!("{files}/big.bin");
+    alice.cmd(json!({"cmd": "send", "to": staff_jid, "body": big, "oob_url": big}));
+    let note = wait_for("the refusal", T, || {
+        staff.messages(&room).into_iter().find(|m| {
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("big.bin"))
+        })
+    });
+    assert!(
+        note["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("larger")),
+        "{note}"
+    );
+}
+
+#[test]
+fn out_of_band_links_to_internal_addresses_are_not_fetched_by_default() {
+    let _serial = serial();
+    let files = file_server();
+    let (_p, staff, mut alice, room, ghost) = chat_with("bob", "xmpp-ssrf");
+    let url = format!("{files}/photo.png");
+    alice.cmd(json!({"cmd": "send", "to": jid_of(&staff.user_id), "body": url, "oob_url": url}));
+    let note = wait_for("the refusal", T, || {
+        staff.messages(&room).into_iter().find(|m| {
+            m["sender"] == ghost.as_str()
+                && m["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("photo.png"))
+        })
+    });
+    let body = note["content"]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("internal address"), "{body}");
+    assert_eq!(note["content"]["msgtype"], "m.text");
+}

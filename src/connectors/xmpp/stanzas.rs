@@ -30,6 +30,8 @@ pub(super) const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 pub(super) const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
 /// The XHTML namespace of an XHTML-IM body.
 pub(super) const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
+/// XEP-0066 out-of-band data.
+pub(super) const NS_OOB: &str = "jabber:x:oob";
 /// XEP-0334 message processing hints.
 pub(super) const NS_HINTS: &str = "urn:xmpp:hints";
 
@@ -165,6 +167,8 @@ pub(super) struct Received {
     pub(super) displayed_id: Option<String>,
     /// XEP-0071: the XHTML body's content, unsanitised.
     pub(super) html: Option<String>,
+    /// XEP-0066: an out-of-band file URL.
+    pub(super) oob_url: Option<String>,
 }
 
 /// Reads the parts of an incoming chat message passerelle bridges.
@@ -213,6 +217,10 @@ pub(super) fn read(message: &Message) -> Received {
         chat_state,
         displayed_id: attr_id("displayed", NS_MARKERS),
         html: payload("html", NS_XHTML_IM).and_then(xhtml_content),
+        oob_url: payload("x", NS_OOB)
+            .and_then(|x| x.children().find(|c| c.is("url", NS_OOB)))
+            .map(Element::text)
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
     }
 }
 
