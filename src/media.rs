@@ -72,13 +72,13 @@ impl Fetcher {
         let Some(address) = addresses.first().copied() else {
             return Err(FetchError::Transient(format!("{host} has no address")));
         };
-        if !self.allow_private {
-            if let Some(bad) = addresses.iter().find(|a| !is_public(a.ip())) {
-                return Err(FetchError::Permanent(format!(
-                    "{host} resolves to {}, an internal address (set media.allow_private_networks to allow it)",
-                    bad.ip()
-                )));
-            }
+        if !self.allow_private
+            && let Some(bad) = addresses.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(FetchError::Permanent(format!(
+                "{host} resolves to {}, an internal address (set media.allow_private_networks to allow it)",
+                bad.ip()
+            )));
         }
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
