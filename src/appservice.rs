@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod media;
 mod query;
 mod thirdparty;
 mod transactions;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .route("/_passerelle/media/v1/{token}/{filename}", get(media::file))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .fallback(error::not_found)

@@ -145,6 +145,11 @@ pub struct MediaConfig {
     /// Time allowed to fetch one file.
     #[serde(default = "default_media_timeout", with = "humantime_serde_compat")]
     pub download_timeout: Duration,
+    /// Public base URL of passerelle's appservice listener, for links to files shared from
+    /// Matrix to networks that carry links (XMPP); passerelle serves them under
+    /// `/_passerelle/media/v1/`. None: such files are not shared, and the room is told.
+    #[serde(default)]
+    pub public_url: Option<Url>,
 }
 
 impl Default for MediaConfig {
@@ -152,6 +157,7 @@ impl Default for MediaConfig {
         Self {
             allow_private_networks: false,
             download_timeout: default_media_timeout(),
+            public_url: None,
         }
     }
 }

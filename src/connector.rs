@@ -106,6 +106,8 @@ pub struct Attachment {
     pub content_type: String,
     /// The bytes (already checked against the size limits).
     pub data: Vec<u8>,
+    /// A public link to the same file (`media.public_url`), for networks that carry links.
+    pub link: Option<String>,
 }
 
 /// Editing a message already sent.

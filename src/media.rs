@@ -1,5 +1,8 @@
 //! Fetching files that remote messages link to, with a size cap, a timeout, and a guard that
-//! keeps a remote user from pointing passerelle at the internal network.
+//! keeps a remote user from pointing passerelle at the internal network; and links to Matrix
+//! files for networks that take URLs ([`links`]).
+
+pub mod links;
 
 use std::{
     net::{IpAddr, SocketAddr},

@@ -72,6 +72,8 @@ pub struct Runtime {
     queues: queues::Active,
     /// Fetches files remote messages link to.
     fetcher: crate::media::Fetcher,
+    /// Signs links to Matrix files for networks that take URLs.
+    links: crate::media::links::LinkSigner,
     /// Who is typing in each portal room, to send only the changes.
     typing:
         std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
@@ -85,6 +87,7 @@ impl Runtime {
         let matrix = MatrixClient::new(&config)?;
         let bot_id = config.bot_user_id();
         let bot = UserId::parse(bot_id.as_str()).map_err(|_| StartError::BotId(bot_id))?;
+        let links = crate::media::links::LinkSigner::new(config.appservice.as_token.expose());
         let fetcher = crate::media::Fetcher::new(
             config.homeserver.max_media_size.as_u64(),
             config.media.download_timeout,
@@ -104,6 +107,7 @@ impl Runtime {
             queues: queues::Active::default(),
             typing: std::sync::Mutex::default(),
             fetcher,
+            links,
         }))
     }
 
@@ -135,6 +139,11 @@ impl Runtime {
     /// The bot's user id.
     pub fn bot(&self) -> &UserId {
         &self.bot
+    }
+
+    /// The signer of media links.
+    pub fn links(&self) -> &crate::media::links::LinkSigner {
+        &self.links
     }
 
     /// True once the startup check reached the homeserver.

@@ -34,9 +34,9 @@ use self::link::{Incoming, Link};
 use crate::{
     config::XmppConnectorConfig,
     connector::{
-        Capabilities, Connector, ConnectorCtx, ConnectorError, Edits, Health, Inbound, InboundKind,
-        Outbound, Reactions, Receipts, Redactions, RemoteFile, SendError, Sender,
-        ThirdPartyProtocol, Typing,
+        Attachment, Capabilities, Connector, ConnectorCtx, ConnectorError, Edits, Health, Inbound,
+        InboundKind, Media, Outbound, Reactions, Receipts, Redactions, RemoteFile, SendError,
+        Sender, ThirdPartyProtocol, Typing,
     },
     matrix::backoff,
 };
@@ -462,6 +462,25 @@ impl XmppConnector {
 }
 
 #[async_trait]
+impl Media for XmppConnector {
+    async fn send_media(&self, message: &Outbound, file: &Attachment) -> Result<String, SendError> {
+        let Some(link) = &file.link else {
+            return Err(SendError::Unsupported {
+                what: "files (passerelle needs media.public_url to give XMPP users a link)".into(),
+            });
+        };
+        let (from, to) = self.route(&message.conversation, &message.sender.user_id)?;
+        let id = format!("passerelle-{}", message.key);
+        let contact = to.to_bare().to_string();
+        // XEP-0066 convention: the body is the URL itself, so clients show the file inline.
+        let mut stanza = stanzas::chat(from, to, &id, link);
+        stanza.payloads.push(stanzas::oob(link, &message.body));
+        self.write(stanza).await?;
+        Ok(format!("{contact}/{id}"))
+    }
+}
+
+#[async_trait]
 impl Edits for XmppConnector {
     async fn edit(&self, target: &str, new: &Outbound) -> Result<String, SendError> {
         let (from, to) = self.route(&new.conversation, &new.sender.user_id)?;
@@ -655,6 +674,10 @@ impl Connector for XmppConnector {
     }
 
     fn edits(&self) -> Option<&dyn Edits> {
+        Some(self)
+    }
+
+    fn media(&self) -> Option<&dyn Media> {
         Some(self)
     }
 

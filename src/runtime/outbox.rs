@@ -495,6 +495,12 @@ impl Runtime {
                 .clone()
                 .or(content_type)
                 .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            link: self
+                .config
+                .media
+                .public_url
+                .as_ref()
+                .and_then(|base| self.links.link(base, &media.mxc, &media.filename)),
             data,
         };
         sender.send_media(outbound, &file).await

@@ -511,3 +511,53 @@ fn out_of_band_links_to_internal_addresses_are_not_fetched_by_default() {
     assert!(body.contains("internal address"), "{body}");
     assert_eq!(note["content"]["msgtype"], "m.text");
 }
+
+#[test]
+fn files_from_matrix_reach_xmpp_as_signed_links() {
+    let _serial = serial();
+    let base = format!("http://{}", crate::harness::base_config().appservice.bind);
+    let p = Passerelle::start("xmpp-share", &[("PASSERELLE_MEDIA__PUBLIC_URL", &base)]);
+    p.wait_ready(T);
+    let mut alice = XmppUser::login("alice");
+    let staff = User::register("xsharer");
+    let ghost = ghost_of(&alice.jid);
+    let room = staff.create_room(&[&ghost], true);
+    wait_for("the XMPP ghost to join", T, || {
+        staff.members(&room).contains(&ghost).then_some(())
+    });
+
+    let data: Vec<u8> = (0..2000u32).map(|i| (i % 199) as u8).collect();
+    let mxc = staff.upload(data.clone(), "application/pdf");
+    staff.send_file(&room, &mxc, "compte-rendu.pdf", data.len());
+    let received = alice.wait_event("the file link", T, |e| {
+        e["event"] == "message" && e["oob_url"].is_string()
+    });
+    let url = received["oob_url"].as_str().expect("url").to_owned();
+    assert!(
+        url.starts_with(&format!("{base}/_passerelle/media/v1/"))
+            && url.ends_with("/compte-rendu.pdf"),
+        "{url}"
+    );
+    assert_eq!(received["body"], url.as_str());
+    // The XMPP user fetches the very file, without any Matrix credentials.
+    let fetched = crate::harness::http().get(&url).send().expect("fetch");
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().expect("bytes").to_vec(), data);
+    // A link with a forged signature serves nothing.
+    let token_start = url.find("/v1/").expect("prefix") + 4;
+    let dot = token_start + url[token_start..].find('.').expect("signature") + 1;
+    let flipped = if url[dot..].starts_with('0') {
+        '1'
+    } else {
+        '0'
+    };
+    let forged = format!("{}{flipped}{}", &url[..dot], &url[dot + 1..]);
+    assert_eq!(
+        crate::harness::http()
+            .get(&forged)
+            .send()
+            .expect("fetch")
+            .status(),
+        404
+    );
+}

@@ -135,6 +135,20 @@ pub(super) fn displayed(from: Jid, to: Jid, id: &str, target: &str) -> Message {
     message
 }
 
+/// An out-of-band data element (XEP-0066) for `url`, described by `caption` if any.
+pub(super) fn oob(url: &str, caption: &str) -> Element {
+    let mut x = element("x", NS_OOB, &[]);
+    let mut u = element("url", NS_OOB, &[]);
+    u.append_text(xml_safe(url));
+    x.append_child(u);
+    if !caption.is_empty() {
+        let mut desc = element("desc", NS_OOB, &[]);
+        desc.append_text(xml_safe(caption));
+        x.append_child(desc);
+    }
+    x
+}
+
 /// Marks `message` as a reply (XEP-0461) to `target`, written by `author`.
 pub(super) fn add_reply(message: &mut Message, author: &str, target: &str) {
     message.payloads.push(element(
