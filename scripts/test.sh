@@ -44,6 +44,7 @@ connectors:
     server: "127.0.0.1:$PROSODY_COMPONENT_PORT"
     domain: "$PROSODY_COMPONENT_DOMAIN"
     secret: "$PROSODY_COMPONENT_SECRET"
+    muc_services: ["conference.localhost"]
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
 

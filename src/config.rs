@@ -312,6 +312,13 @@ pub struct XmppConnectorConfig {
     /// Largest message body sent or accepted.
     #[serde(default = "default_xmpp_max_message")]
     pub max_message_size: ByteSize,
+    /// Domains of group chat (MUC) services: a JID there is a room, whose ghost, invited to a
+    /// Matrix room, links the two.
+    #[serde(default)]
+    pub muc_services: Vec<String>,
+    /// Nickname of the bridge's own occupant in linked group chats.
+    #[serde(default = "default_muc_nick")]
+    pub muc_nick: String,
 }
 
 impl Config {
@@ -520,6 +527,9 @@ fn default_xmpp_ghost_template() -> String {
 }
 fn default_xmpp_server() -> String {
     "127.0.0.1:5347".to_owned()
+}
+fn default_muc_nick() -> String {
+    "Matrix".to_owned()
 }
 fn default_xmpp_max_message() -> ByteSize {
     ByteSize::kib(64)

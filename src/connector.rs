@@ -42,6 +42,10 @@ pub trait Connector: Send + Sync + 'static {
         conversation
     }
 
+    /// Tells the connector a conversation has a portal (at start for every existing portal,
+    /// then for each new one), so it can subscribe to it (e.g. join an XMPP group chat).
+    fn open_conversation(&self, _conversation: &str) {}
+
     /// The conversation a Matrix user starts by inviting `contact`'s ghost.
     fn conversation_for(&self, contact: &str, _inviter: &str) -> String {
         contact.to_owned()
@@ -311,6 +315,8 @@ pub struct ConnectorCtx {
     pub inbound: std::sync::Arc<dyn InboundSink>,
     /// Fires on shutdown.
     pub shutdown: CancellationToken,
+    /// The bridge bot's Matrix user id.
+    pub bot: String,
 }
 
 impl fmt::Debug for ConnectorCtx {

@@ -114,6 +114,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         format!("appservice.bind {bind}: cannot listen (is another passerelle running?)")
     })?;
     tracing::info!(address = %bind, version = env!("CARGO_PKG_VERSION"), "passerelle listening for the homeserver.");
+    runtime
+        .open_portals()
+        .await
+        .context("reading the portals")?;
     let tasks = runtime.start();
     let shutdown = runtime.shutdown_token();
     let app = appservice::router(AppState {

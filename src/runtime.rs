@@ -161,6 +161,16 @@ impl Runtime {
         self.shutdown.clone()
     }
 
+    /// Tells every connector about the portals it already has.
+    pub async fn open_portals(&self) -> Result<(), crate::store::Error> {
+        for entry in self.registry.entries() {
+            for conversation in self.store.conversations_of(entry.connector.name()).await? {
+                entry.connector.open_conversation(&conversation);
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the homeserver check, the queue dispatcher and every connector.
     pub fn start(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
         let mut tasks = Vec::new();
@@ -175,6 +185,7 @@ impl Runtime {
                     runtime: Arc::downgrade(self),
                 }),
                 shutdown: self.shutdown.child_token(),
+                bot: self.bot.to_string(),
             };
             let shutdown = self.shutdown.clone();
             tasks.push(tokio::spawn(async move {

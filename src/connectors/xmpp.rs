@@ -7,6 +7,7 @@ mod link;
 mod stanzas;
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     str::FromStr,
     sync::{
         Mutex,
@@ -57,6 +58,12 @@ pub struct XmppConnector {
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
     counter: AtomicU64,
+    /// Group chats with a portal.
+    rooms: Mutex<BTreeSet<String>>,
+    /// Per group chat, the nicks passerelle joined with on the current connection.
+    joined: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// The bridge bot, whose JID holds the bridge's own occupant.
+    bot: Mutex<Option<String>>,
 }
 
 impl XmppConnector {
@@ -70,6 +77,9 @@ impl XmppConnector {
             connected: AtomicBool::new(false),
             last_error: Mutex::new(None),
             counter: AtomicU64::new(crate::store::now_ms().unsigned_abs()),
+            rooms: Mutex::new(BTreeSet::new()),
+            joined: Mutex::new(BTreeMap::new()),
+            bot: Mutex::new(None),
         }
     }
 
@@ -181,6 +191,10 @@ impl XmppConnector {
             self.handle_bounce(&message, &from, ctx).await;
             return;
         }
+        if message.type_ == MessageType::Groupchat {
+            self.handle_groupchat(&message, ctx).await;
+            return;
+        }
         if !stanzas::is_chat(&message) {
             tracing::debug!(
                 connector = NAME,
@@ -254,6 +268,160 @@ impl XmppConnector {
         }
     }
 
+    /// True if `domain` hosts group chats.
+    fn is_muc_domain(&self, domain: &str) -> bool {
+        self.config
+            .muc_services
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// A group chat message: bridged once (each of our occupants receives a copy; the shared
+    /// remote id deduplicates), never our own occupants' messages, never history.
+    async fn handle_groupchat(&self, message: &Message, ctx: &ConnectorCtx) {
+        let Some(from) = message.from.as_ref() else {
+            return;
+        };
+        let room = from.to_bare().to_string().to_lowercase();
+        let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
+            return; // From the room itself (subject, status): not a message.
+        };
+        if !self.is_muc_domain(from.domain().as_str())
+            || !self.rooms.lock().is_ok_and(|r| r.contains(&room))
+        {
+            return;
+        }
+        let ours = self
+            .joined
+            .lock()
+            .is_ok_and(|j| j.get(&room).is_some_and(|n| n.contains(&nick)));
+        if ours
+            || message
+                .payloads
+                .iter()
+                .any(|p| p.is("delay", "urn:xmpp:delay"))
+        {
+            return;
+        }
+        let received = stanzas::read(message);
+        let Some(body) = received.body.clone() else {
+            return;
+        };
+        let Some(id) = received.id.clone() else {
+            tracing::debug!(
+                connector = NAME,
+                "Group chat message without an id: cannot deduplicate, skipped."
+            );
+            return;
+        };
+        let inbound = Inbound {
+            remote_id: format!("{room}/{id}"),
+            conversation: addressing::muc_conversation(&room),
+            sender: format!("{room}/{nick}"),
+            sender_name: Some(nick),
+            body: self.cap(body),
+            html: received.html.as_deref().and_then(crate::html::sanitize),
+            reply_to: received.reply_id.as_deref().map(|r| format!("{room}/{r}")),
+            ..Inbound::default()
+        };
+        if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+            tracing::error!(connector = NAME, error = %e, "Could not store a group chat message; it is lost.");
+        }
+    }
+
+    /// The presence that joins `room` as `nick` from `from`, without history.
+    fn join_presence(from: &str, room: &str, nick: &str) -> Option<Stanza> {
+        let from = Jid::from_str(from).ok()?;
+        let to = Jid::from_str(&format!("{room}/{nick}")).ok()?;
+        let mut presence = Presence::available().with_from(from).with_to(to);
+        let mut x = stanzas::element("x", "http://jabber.org/protocol/muc", &[]);
+        x.append_child(stanzas::element(
+            "history",
+            "http://jabber.org/protocol/muc",
+            &[("maxstanzas", "0")],
+        ));
+        presence.payloads.push(x);
+        Some(Stanza::Presence(presence))
+    }
+
+    /// The bridge's own occupant: the bot's JID with `muc_nick`.
+    fn bridge_occupant(&self) -> Option<(String, String)> {
+        let bot = self.bot.lock().ok()?.clone()?;
+        Some((
+            addressing::user_jid(&bot, &self.config.domain)?,
+            self.config.muc_nick.clone(),
+        ))
+    }
+
+    /// Joins every linked group chat with the bridge's occupant (after each connection).
+    async fn join_rooms(&self, link: &mut Link) -> Result<(), String> {
+        if let Ok(mut joined) = self.joined.lock() {
+            joined.clear();
+        }
+        let Some((jid, nick)) = self.bridge_occupant() else {
+            return Ok(());
+        };
+        let rooms: Vec<String> = self
+            .rooms
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default();
+        for room in rooms {
+            if let Some(presence) = Self::join_presence(&jid, &room, &nick) {
+                link::write(link, presence).await?;
+                self.remember_nick(&room, &nick);
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_nick(&self, room: &str, nick: &str) {
+        if let Ok(mut joined) = self.joined.lock() {
+            joined
+                .entry(room.to_owned())
+                .or_default()
+                .insert(nick.to_owned());
+        }
+    }
+
+    /// Sends a Matrix user's message to a group chat, joining it first if needed.
+    async fn send_groupchat(&self, room: &str, message: &Outbound) -> Result<String, SendError> {
+        let jid = addressing::user_jid(&message.sender.user_id, &self.config.domain).ok_or_else(
+            || SendError::Permanent {
+                reason: format!("{} has no XMPP address", message.sender.user_id),
+            },
+        )?;
+        let nick = crate::ids::split_user_id(&message.sender.user_id)
+            .map_or("matrix", |(l, _)| l)
+            .to_owned();
+        let joined = self
+            .joined
+            .lock()
+            .is_ok_and(|j| j.get(room).is_some_and(|n| n.contains(&nick)));
+        if !joined {
+            let presence =
+                Self::join_presence(&jid, room, &nick).ok_or_else(|| SendError::Permanent {
+                    reason: format!("cannot join {room} as {nick}"),
+                })?;
+            self.write_stanza(presence).await?;
+            self.remember_nick(room, &nick);
+        }
+        let from = Jid::from_str(&jid).map_err(|e| SendError::Permanent {
+            reason: e.to_string(),
+        })?;
+        let to = Jid::from_str(room).map_err(|e| SendError::Permanent {
+            reason: e.to_string(),
+        })?;
+        let id = format!("passerelle-{}", message.key);
+        let mut stanza = stanzas::chat(from, to, &id, &message.body);
+        stanza.type_ = MessageType::Groupchat;
+        stanza
+            .payloads
+            .retain(|p| !p.is("request", stanzas::NS_RECEIPTS));
+        self.write(stanza).await?;
+        Ok(format!("{room}/{id}"))
+    }
+
     /// A message of ours the server or the contact's server sent back as an error.
     async fn handle_bounce(&self, message: &Message, from: &BareJid, ctx: &ConnectorCtx) {
         let Some(id) = message.id.as_ref().map(|i| i.0.clone()) else {
@@ -318,8 +486,13 @@ impl XmppConnector {
         Ok((from, to))
     }
 
-    /// Writes a stanza through the live link and waits until it is on the wire.
+    /// Writes a message through the live link and waits until it is on the wire.
     async fn write(&self, message: Message) -> Result<(), SendError> {
+        self.write_stanza(Stanza::Message(message)).await
+    }
+
+    /// Writes any stanza through the live link and waits until it is on the wire.
+    async fn write_stanza(&self, stanza: Stanza) -> Result<(), SendError> {
         if !self.connected.load(Ordering::Relaxed) {
             return Err(SendError::Transient {
                 reason: "not connected to the XMPP server".into(),
@@ -328,10 +501,7 @@ impl XmppConnector {
         }
         let (written, done) = oneshot::channel();
         self.outgoing
-            .send(Outgoing {
-                stanza: Stanza::Message(message),
-                written,
-            })
+            .send(Outgoing { stanza, written })
             .await
             .map_err(|_| SendError::Transient {
                 reason: "the XMPP link is restarting".into(),
@@ -606,6 +776,9 @@ impl Connector for XmppConnector {
     }
 
     async fn run(&self, ctx: ConnectorCtx) -> Result<(), ConnectorError> {
+        if let Ok(mut bot) = self.bot.lock() {
+            *bot = Some(ctx.bot.clone());
+        }
         let Some(mut queue) = self.queue.lock().ok().and_then(|mut q| q.take()) else {
             return Err(ConnectorError(
                 "the XMPP connector is already running".into(),
@@ -620,6 +793,9 @@ impl Connector for XmppConnector {
             match connected {
                 Ok(mut link) => {
                     attempt = 0;
+                    if let Err(e) = self.join_rooms(&mut link).await {
+                        tracing::warn!(connector = NAME, error = %e, "Could not join the group chats.");
+                    }
                     self.connected.store(true, Ordering::Relaxed);
                     self.set_error(None);
                     tracing::info!(connector = NAME, domain = %self.config.domain, "Connected to the XMPP server.");
@@ -652,6 +828,9 @@ impl Connector for XmppConnector {
     }
 
     async fn send(&self, message: &Outbound) -> Result<String, SendError> {
+        if let Some(room) = addressing::muc_room(&message.conversation) {
+            return self.send_groupchat(room, message).await;
+        }
         let (from, to) = self.route(&message.conversation, &message.sender.user_id)?;
         let max = usize::try_from(self.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
         if message.body.len() > max {
@@ -710,7 +889,41 @@ impl Connector for XmppConnector {
     }
 
     fn conversation_for(&self, contact: &str, inviter: &str) -> String {
-        addressing::conversation(contact, inviter)
+        match contact.split_once('@') {
+            Some((_, domain)) if self.is_muc_domain(domain) => {
+                addressing::muc_conversation(contact)
+            }
+            _ => addressing::conversation(contact, inviter),
+        }
+    }
+
+    fn open_conversation(&self, conversation: &str) {
+        let Some(room) = addressing::muc_room(conversation) else {
+            return;
+        };
+        let fresh = self
+            .rooms
+            .lock()
+            .is_ok_and(|mut r| r.insert(room.to_owned()));
+        if !fresh || !self.connected.load(Ordering::Relaxed) {
+            return; // Joined when the link (re)connects.
+        }
+        let Some((jid, nick)) = self.bridge_occupant() else {
+            return;
+        };
+        if let Some(presence) = Self::join_presence(&jid, room, &nick) {
+            let (written, _) = oneshot::channel();
+            if self
+                .outgoing
+                .try_send(Outgoing {
+                    stanza: presence,
+                    written,
+                })
+                .is_ok()
+            {
+                self.remember_nick(room, &nick);
+            }
+        }
     }
 
     fn protocol(&self) -> Option<ThirdPartyProtocol> {

@@ -149,6 +149,7 @@ impl Runtime {
                 match self.store.insert_portal(&portal).await {
                     Ok(_) => {
                         tracing::info!(connector, "Portal created by an invitation.");
+                        entry.connector.open_conversation(&portal.conversation);
                         Outcome::Done(Vec::new())
                     }
                     Err(e) => e.into(),

@@ -267,7 +267,7 @@ impl Runtime {
                 // A ghost that left or was never joined: try to join once, then retry.
                 if let (Some(ghost), true) = (sender.as_deref(), e.is("M_FORBIDDEN"))
                     && row.attempts == 0
-                    && self.matrix.join(&room, Some(ghost)).await.is_ok()
+                    && self.bring_in(&room, ghost).await
                 {
                     return Outcome::Retry {
                         error: format!("{e}; rejoined the room"),
@@ -296,6 +296,31 @@ impl Runtime {
             }
             Err(e) => e.into(),
         }
+    }
+
+    /// Gets a ghost into a room: it joins, or the portal's own ghost (who is in the room, as
+    /// a group chat's room ghost is) invites it first.
+    async fn bring_in(&self, room: &RoomId, ghost: &UserId) -> bool {
+        if self.matrix.join(room, Some(ghost)).await.is_ok() {
+            return true;
+        }
+        let Ok(Some(portal)) = self.store.portal_by_room(room.as_str()).await else {
+            return false;
+        };
+        let Some(entry) = self.registry.by_name(&portal.connector) else {
+            return false;
+        };
+        let Ok(host) = self.portal_ghost(entry, &portal) else {
+            return false;
+        };
+        let Ok(host) = UserId::parse(host.as_str()) else {
+            return false;
+        };
+        if host == ghost {
+            return false;
+        }
+        self.matrix.invite(room, Some(&host), ghost).await.is_ok()
+            && self.matrix.join(room, Some(ghost)).await.is_ok()
     }
 
     async fn redact_in_matrix(&self, row: &OutboxRow, redaction: RedactEvent) -> Outcome {

@@ -86,6 +86,17 @@ impl Store {
         Ok(())
     }
 
+    /// Every conversation of a connector that has a portal.
+    pub async fn conversations_of(&self, connector: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT conversation FROM portals WHERE connector = $1")
+            .bind(connector)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(Into::into))
+            .collect()
+    }
+
     /// Number of portals.
     pub async fn portal_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM portals")

@@ -561,3 +561,68 @@ fn files_from_matrix_reach_xmpp_as_signed_links() {
         404
     );
 }
+
+#[test]
+fn a_matrix_room_linked_to_a_group_chat_carries_messages_both_ways() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-muc", &[]);
+    p.wait_ready(T);
+    let room_jid = format!(
+        "team{}@conference.{}",
+        crate::harness::unique(),
+        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
+    );
+    let mut bob = XmppUser::login("bob");
+    bob.cmd(json!({"cmd": "join", "room": room_jid, "nick": "bob"}));
+    bob.wait_event("bob in the room", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/bob")
+    });
+
+    // Inviting the room's ghost links the Matrix room with the group chat.
+    let staff = User::register("xmuc");
+    let room_ghost = ghost_of(&room_jid);
+    let room = staff.create_room(&[&room_ghost], false);
+    wait_for("the room ghost to join", T, || {
+        staff.members(&room).contains(&room_ghost).then_some(())
+    });
+    bob.wait_event("the bridge's occupant", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/Matrix")
+    });
+
+    staff.send_text(&room, "hello group");
+    let got = bob.wait_body("hello group");
+    assert_eq!(got["type"], "groupchat");
+    let staff_nick = staff
+        .user_id
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .expect("localpart")
+        .to_owned();
+    assert_eq!(got["from"], format!("{room_jid}/{staff_nick}"));
+
+    bob.cmd(json!({"cmd": "send", "to": room_jid, "type": "groupchat", "body": "hello Matrix", "id": "g1"}));
+    let occupant = format!(
+        "@_xmpp_{}/bob:{}",
+        room_jid.replace('@', "=40"),
+        crate::harness::base_config().homeserver.server_name
+    );
+    wait_for("bob's group message", T, || {
+        bodies_from(&staff.messages(&room), &occupant)
+            .contains(&"hello Matrix".to_owned())
+            .then_some(())
+    });
+    // Received by two occupants (the bridge's and the staff member's), bridged once; the staff
+    // member's own message is not echoed back.
+    std::thread::sleep(Duration::from_secs(1));
+    let messages = staff.messages(&room);
+    assert_eq!(bodies_from(&messages, &occupant), ["hello Matrix"]);
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m["content"]["body"] == "hello group")
+            .count()
+            == 1
+    );
+    assert_eq!(staff.display_name(&occupant).as_deref(), Some("bob"));
+}

@@ -99,8 +99,21 @@ pub(super) fn conversation(contact: &str, user_id: &str) -> String {
     format!("{contact} {user_id}")
 }
 
-/// Splits a conversation into its contact and Matrix user.
+/// The conversation of a group chat room.
+pub(super) fn muc_conversation(room: &str) -> String {
+    format!("muc:{room}")
+}
+
+/// The room of a group chat conversation.
+pub(super) fn muc_room(conversation: &str) -> Option<&str> {
+    conversation.strip_prefix("muc:")
+}
+
+/// Splits a conversation into its contact (or room) and Matrix user.
 pub(super) fn split_conversation(conversation: &str) -> (&str, Option<&str>) {
+    if let Some(room) = muc_room(conversation) {
+        return (room, None);
+    }
     match conversation.split_once(' ') {
         Some((contact, user)) => (contact, Some(user)),
         None => (conversation, None),
