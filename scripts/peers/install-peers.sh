@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the test peers (default: synapse). Idempotent: installs only what
-# is missing. Usage: install-peers.sh [synapse|prosody|dovecot|kannel|postfix]...
+# is missing. Usage: install-peers.sh [synapse|helpers|prosody|dovecot|kannel|postfix]...
 set -euo pipefail
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SYNAPSE_VERSION=1.163.2
 VENV=$SYNAPSE_VENV
+# Test-helper clients: XMPP, SMTP sink, SMPP.
+HELPER_PKGS=(slixmpp==1.17.0 aiosmtpd==1.4.6 smpplib==2.2.4)
 
 t0=$(now_us)
 peers=("$@")
@@ -30,6 +32,18 @@ need_apt() {
   return 0
 }
 
+# make_venv DIR : creates a venv at DIR; one whose interpreter no longer
+# runs is rebuilt.
+make_venv() {
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+  fi
+  if [[ -e $1 ]] && ! "$1/bin/python" -c '' 2>/dev/null; then
+    rm -rf "$1"
+  fi
+  [[ -x $1/bin/python ]] || python3 -m venv "$1"
+}
+
 install_synapse() {
   local py=$VENV/bin/python
   # The distribution's version: synapse.__version__ gains git details of
@@ -39,17 +53,27 @@ sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
     log "synapse $SYNAPSE_VERSION: already installed"
     return
   fi
-  if ! python3 -c 'import ensurepip' 2>/dev/null; then
-    apt_install python3-venv
-  fi
-  # A venv whose interpreter no longer runs is rebuilt.
-  if [[ -e $VENV ]] && ! "$py" -c '' 2>/dev/null; then
-    rm -rf "$VENV"
-  fi
-  [[ -x $py ]] || python3 -m venv "$VENV"
+  make_venv "$VENV"
   log "synapse $SYNAPSE_VERSION: pip install into $VENV"
   PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     "$VENV/bin/pip" install -q "matrix-synapse==$SYNAPSE_VERSION"
+}
+
+install_helpers() {
+  local venv=$HELPERS_VENV py=$HELPERS_VENV/bin/python
+  # Installed distribution versions must match the pins exactly.
+  if [[ -x $py ]] && "$py" - "${HELPER_PKGS[@]}" 2>/dev/null <<'PY'
+import sys, importlib.metadata as m
+sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+  then
+    log "helpers ${HELPER_PKGS[*]}: already installed"
+    return
+  fi
+  make_venv "$venv"
+  log "helpers: pip install ${HELPER_PKGS[*]} into $venv"
+  PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$venv/bin/pip" install -q "${HELPER_PKGS[@]}"
 }
 
 apt_updated=0
@@ -81,12 +105,12 @@ apt_install() {
 
 for p in "${peers[@]}"; do
   case $p in
-    synapse) ;;
+    synapse|helpers) ;;
     prosody) need_apt prosody lua-unbound -- prosody prosodyctl ;;
     dovecot) need_apt dovecot-imapd dovecot-lmtpd -- dovecot /usr/lib/dovecot/lmtp ;;
     kannel)  need_apt kannel kannel-extras -- bearerbox smsbox /usr/lib/kannel/test/fakesmsc ;;
     postfix) need_apt postfix -- /usr/lib/postfix/sbin/master; want_postfix=1 ;;
-    *) die "unknown peer '$p' (known: synapse prosody dovecot kannel postfix)" ;;
+    *) die "unknown peer '$p' (known: synapse helpers prosody dovecot kannel postfix)" ;;
   esac
 done
 
@@ -100,7 +124,10 @@ if (( ${#apt_pkgs[@]} )); then
 fi
 
 for p in "${peers[@]}"; do
-  if [[ $p == synapse ]]; then install_synapse; fi
+  case $p in
+    synapse) install_synapse ;;
+    helpers) install_helpers ;;
+  esac
 done
 
 log "install-peers: ${peers[*]} done in $(elapsed "$t0")s"

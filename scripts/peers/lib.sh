@@ -11,7 +11,9 @@ esac
 RUN_DIR=$PEERS_DIR/run
 # Synapse's virtualenv; several PEERS_DIRs (tests, demo) may share one.
 SYNAPSE_VENV=${SYNAPSE_VENV:-$PEERS_DIR/venv}
-export PEERS_DIR SYNAPSE_VENV
+# Test-helper clients (slixmpp, aiosmtpd, smpplib); shareable the same way.
+HELPERS_VENV=${HELPERS_VENV:-$PEERS_DIR/helpers}
+export PEERS_DIR SYNAPSE_VENV HELPERS_VENV
 mkdir -p "$RUN_DIR"
 
 log() { printf '%s\n' "$*" >&2; }
