@@ -287,6 +287,12 @@ pub enum InboundKind {
         /// The last message read.
         target: String,
     },
+    /// The sender (a group chat occupant) joined the conversation.
+    Joined,
+    /// The sender (a group chat occupant) left the conversation.
+    Left,
+    /// The sender set the conversation's topic to `body`.
+    Topic,
     /// The network reports that `target`, sent from Matrix, was not delivered.
     DeliveryFailed {
         /// The message that bounced.

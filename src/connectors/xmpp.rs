@@ -17,6 +17,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::{
     Stanza,
@@ -146,7 +147,12 @@ impl XmppConnector {
                 self.handle_message(m, ctx).await;
                 Vec::new()
             }
-            Stanza::Presence(p) => self.handle_presence(p),
+            Stanza::Presence(p) => {
+                if self.handle_occupant(&p, ctx).await {
+                    return Vec::new();
+                }
+                self.handle_presence(p)
+            }
             Stanza::Iq(iq) => self.handle_iq(iq),
         }
     }
@@ -283,14 +289,36 @@ impl XmppConnector {
             return;
         };
         let room = from.to_bare().to_string().to_lowercase();
-        let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
-            return; // From the room itself (subject, status): not a message.
-        };
         if !self.is_muc_domain(from.domain().as_str())
             || !self.rooms.lock().is_ok_and(|r| r.contains(&room))
         {
             return;
         }
+        if message.bodies.is_empty()
+            && let Some((_, subject)) = message.subjects.iter().next()
+        {
+            // Every occupant gets the subject, on each join too: one remote id per text.
+            let digest: String = Sha256::digest(subject.as_bytes())
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let inbound = Inbound {
+                remote_id: format!("{room}/subject/{digest}"),
+                conversation: addressing::muc_conversation(&room),
+                sender: room.clone(),
+                body: subject.clone(),
+                kind: InboundKind::Topic,
+                ..Inbound::default()
+            };
+            if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+                tracing::warn!(connector = NAME, error = %e, "Could not record a subject change.");
+            }
+            return;
+        }
+        let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
+            return; // From the room itself (status): not a message.
+        };
         let ours = self
             .joined
             .lock()
@@ -327,6 +355,56 @@ impl XmppConnector {
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store a group chat message; it is lost.");
         }
+    }
+
+    /// A group chat occupant's presence, as seen by the bridge's own occupant (one copy):
+    /// occupants joining and leaving follow in Matrix. `true` if it was a group chat presence.
+    async fn handle_occupant(&self, presence: &Presence, ctx: &ConnectorCtx) -> bool {
+        let (Some(from), Some(to)) = (presence.from.as_ref(), presence.to.as_ref()) else {
+            return false;
+        };
+        if !self.is_muc_domain(from.domain().as_str()) {
+            return false;
+        }
+        let room = from.to_bare().to_string().to_lowercase();
+        let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
+            return true;
+        };
+        let to_bridge = self
+            .bridge_occupant()
+            .is_some_and(|(jid, _)| to.to_bare().to_string().eq_ignore_ascii_case(&jid));
+        let ours = self
+            .joined
+            .lock()
+            .is_ok_and(|j| j.get(&room).is_some_and(|n| n.contains(&nick)));
+        if !to_bridge || ours || !self.rooms.lock().is_ok_and(|r| r.contains(&room)) {
+            return true;
+        }
+        let kind = match presence.type_ {
+            PresenceType::None => InboundKind::Joined,
+            PresenceType::Unavailable => InboundKind::Left,
+            _ => return true,
+        };
+        let label = if kind == InboundKind::Joined {
+            "joined"
+        } else {
+            "left"
+        };
+        let inbound = Inbound {
+            remote_id: format!(
+                "{room}/presence/{nick}/{label}/{}",
+                self.counter.fetch_add(1, Ordering::Relaxed)
+            ),
+            conversation: addressing::muc_conversation(&room),
+            sender: format!("{room}/{nick}"),
+            sender_name: Some(nick),
+            kind,
+            ..Inbound::default()
+        };
+        if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+            tracing::warn!(connector = NAME, error = %e, "Could not record an occupant change.");
+        }
+        true
     }
 
     /// The presence that joins `room` as `nick` from `from`, without history.
@@ -368,8 +446,8 @@ impl XmppConnector {
             .unwrap_or_default();
         for room in rooms {
             if let Some(presence) = Self::join_presence(&jid, &room, &nick) {
-                link::write(link, presence).await?;
                 self.remember_nick(&room, &nick);
+                link::write(link, presence).await?;
             }
         }
         Ok(())
@@ -403,8 +481,9 @@ impl XmppConnector {
                 Self::join_presence(&jid, room, &nick).ok_or_else(|| SendError::Permanent {
                     reason: format!("cannot join {room} as {nick}"),
                 })?;
-            self.write_stanza(presence).await?;
+            // Known as ours before the room announces it, so it is never bridged back.
             self.remember_nick(room, &nick);
+            self.write_stanza(presence).await?;
         }
         let from = Jid::from_str(&jid).map_err(|e| SendError::Permanent {
             reason: e.to_string(),
@@ -913,15 +992,20 @@ impl Connector for XmppConnector {
         };
         if let Some(presence) = Self::join_presence(&jid, room, &nick) {
             let (written, _) = oneshot::channel();
+            self.remember_nick(room, &nick);
             if self
                 .outgoing
                 .try_send(Outgoing {
                     stanza: presence,
                     written,
                 })
-                .is_ok()
+                .is_err()
             {
-                self.remember_nick(room, &nick);
+                tracing::warn!(
+                    connector = NAME,
+                    room,
+                    "Could not queue the group chat join; it happens at the next connection."
+                );
             }
         }
     }

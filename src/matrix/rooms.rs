@@ -8,9 +8,12 @@ use ruma::{
         message::send_message_event,
         redact::redact_event,
         room::create_room,
-        state::get_state_event_for_key,
+        state::{get_state_event_for_key, send_state_event},
     },
-    events::{AnyInitialStateEvent, AnyMessageLikeEventContent, MessageLikeEventType},
+    events::{
+        AnyInitialStateEvent, AnyMessageLikeEventContent, AnyStateEventContent,
+        MessageLikeEventType,
+    },
     serde::Raw,
 };
 use serde_json::value::RawValue;
@@ -165,6 +168,26 @@ impl MatrixClient {
             <&TransactionId>::from(txn_id).to_owned(),
         );
         request.reason = reason;
+        Ok(self.call(request, sender).await?.event_id.to_string())
+    }
+
+    /// Sets a state event, as `sender` (a ghost) or the bot; returns its event id.
+    pub async fn set_state(
+        &self,
+        room: &RoomId,
+        sender: Option<&UserId>,
+        event_type: &str,
+        state_key: &str,
+        content: &serde_json::Value,
+    ) -> Result<String, MatrixError> {
+        let raw = RawValue::from_string(content.to_string())
+            .map_err(|e| permanent_error(format!("state content: {e}")))?;
+        let request = send_state_event::v3::Request::new_raw(
+            room.to_owned(),
+            event_type.into(),
+            state_key.to_owned(),
+            Raw::<AnyStateEventContent>::from_json(raw),
+        );
         Ok(self.call(request, sender).await?.event_id.to_string())
     }
 }

@@ -322,6 +322,48 @@ impl Runtime {
                 ),
                 Err(e) => e.into(),
             },
+            InboundKind::Joined => {
+                if !self.bring_in(&room_id, ghost).await {
+                    return Outcome::Retry {
+                        error: "cannot bring the ghost into the room".into(),
+                        retry_after: None,
+                    };
+                }
+                Outcome::Done(Vec::new())
+            }
+            InboundKind::Left => match self.matrix.leave(&room_id, Some(ghost)).await {
+                Ok(()) => Outcome::Done(Vec::new()),
+                // Not in the room (it never spoke): nothing to undo.
+                Err(e) if e.is("M_FORBIDDEN") || e.status == Some(404) => Outcome::Done(Vec::new()),
+                Err(e) => e.into(),
+            },
+            InboundKind::Topic => {
+                let host = self.registry.by_name(connector).and_then(|entry| {
+                    let portal = crate::store::Portal {
+                        connector: connector.to_owned(),
+                        conversation: message.conversation.clone(),
+                        room_id: room.to_owned(),
+                    };
+                    self.portal_ghost(entry, &portal).ok()
+                });
+                let Some(host) = host.and_then(|h| UserId::parse(h.as_str()).ok()) else {
+                    return Outcome::Skipped("no ghost to set the topic".into());
+                };
+                let content = json!({"topic": message.body});
+                match self
+                    .matrix
+                    .set_state(&room_id, Some(&host), "m.room.topic", "", &content)
+                    .await
+                {
+                    Ok(_) => Outcome::Done(Vec::new()),
+                    // Without the power to set the topic, say it instead.
+                    Err(e) if !e.kind.is_retryable() => {
+                        let text = format!("📌 Topic: {}", message.body);
+                        Outcome::Done(vec![notice(room, Some(host.as_str()), &text, None)])
+                    }
+                    Err(e) => e.into(),
+                }
+            }
             InboundKind::Typing { active } => {
                 if let Err(e) = self.matrix.typing(&room_id, ghost, *active).await {
                     tracing::debug!(error = %e, "Typing notification not shown.");

@@ -300,7 +300,7 @@ impl Runtime {
 
     /// Gets a ghost into a room: it joins, or the portal's own ghost (who is in the room, as
     /// a group chat's room ghost is) invites it first.
-    async fn bring_in(&self, room: &RoomId, ghost: &UserId) -> bool {
+    pub(super) async fn bring_in(&self, room: &RoomId, ghost: &UserId) -> bool {
         if self.matrix.join(room, Some(ghost)).await.is_ok() {
             return true;
         }

@@ -625,4 +625,49 @@ fn a_matrix_room_linked_to_a_group_chat_carries_messages_both_ways() {
             == 1
     );
     assert_eq!(staff.display_name(&occupant).as_deref(), Some("bob"));
+
+    // The subject and the occupants follow.
+    bob.cmd(json!({"cmd": "subject", "room": room_jid, "subject": "Réunion de lundi"}));
+    wait_for("the subject in Matrix", T, || {
+        let topic_set = staff.events(&room).into_iter().any(|e| {
+            (e["type"] == "m.room.topic" && e["content"]["topic"] == "Réunion de lundi")
+                || e["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("Réunion de lundi"))
+        });
+        topic_set.then_some(())
+    });
+    bob.cmd(json!({"cmd": "leave", "room": room_jid}));
+    wait_for("bob's ghost to leave", T, || {
+        (!staff.members(&room).contains(&occupant)).then_some(())
+    });
+}
+
+#[test]
+fn group_chat_occupants_appear_before_they_speak() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-occupants", &[]);
+    p.wait_ready(T);
+    let room_jid = format!(
+        "hall{}@conference.{}",
+        crate::harness::unique(),
+        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
+    );
+    let mut carol = XmppUser::login("carol");
+    carol.cmd(json!({"cmd": "join", "room": room_jid, "nick": "Carol"}));
+    carol.wait_event("carol in the room", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/Carol")
+    });
+    let staff = User::register("xhall");
+    let room_ghost = ghost_of(&room_jid);
+    let room = staff.create_room(&[&room_ghost], false);
+    let occupant = format!(
+        "@_xmpp_{}/_carol:{}",
+        room_jid.replace('@', "=40"),
+        crate::harness::base_config().homeserver.server_name
+    );
+    wait_for("carol's ghost in the Matrix room", T, || {
+        staff.members(&room).contains(&occupant).then_some(())
+    });
+    assert_eq!(staff.display_name(&occupant).as_deref(), Some("Carol"));
 }
