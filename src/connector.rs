@@ -46,6 +46,11 @@ pub trait Connector: Send + Sync + 'static {
     /// then for each new one), so it can subscribe to it (e.g. join an XMPP group chat).
     fn open_conversation(&self, _conversation: &str) {}
 
+    /// True for a group conversation (many remote participants), which a room alias may name.
+    fn is_group(&self, _conversation: &str) -> bool {
+        false
+    }
+
     /// The conversation a Matrix user starts by inviting `contact`'s ghost.
     fn conversation_for(&self, contact: &str, _inviter: &str) -> String {
         contact.to_owned()

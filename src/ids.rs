@@ -179,8 +179,17 @@ impl GhostTemplate {
 
     /// The exclusive user namespace regex for the registration file.
     pub fn namespace_regex(&self, server_name: &str) -> String {
+        self.regex_with_sigil('@', server_name)
+    }
+
+    /// The exclusive alias namespace regex (rooms named after remote conversations).
+    pub fn alias_regex(&self, server_name: &str) -> String {
+        self.regex_with_sigil('#', server_name)
+    }
+
+    fn regex_with_sigil(&self, sigil: char, server_name: &str) -> String {
         format!(
-            "@{}.+{}:{}",
+            "{sigil}{}.+{}:{}",
             regex::escape(&self.prefix),
             regex::escape(&self.suffix),
             regex::escape(server_name)

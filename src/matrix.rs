@@ -102,6 +102,9 @@ pub struct NewRoom {
     pub is_direct: bool,
     /// Initial state events (the `m.bridge` info, …), as JSON objects with `type`, `state_key`, `content`.
     pub initial_state: Vec<serde_json::Value>,
+    /// Local part of an alias to give the room (a public room anyone on the server may join);
+    /// without one the room is a private chat.
+    pub alias: Option<String>,
 }
 
 /// Client for the homeserver's client-server API, as the appservice.

@@ -20,6 +20,9 @@ pub fn build(config: &Config) -> Result<Registration, String> {
         namespaces
             .users
             .push(Namespace::new(true, template.namespace_regex(server)));
+        namespaces
+            .aliases
+            .push(Namespace::new(true, template.alias_regex(server)));
     }
     namespaces.aliases.push(Namespace::new(
         true,

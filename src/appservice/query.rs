@@ -33,8 +33,18 @@ pub(super) async fn user(
     }
 }
 
-/// Room aliases are not provisioned on demand yet: every alias is unknown.
-pub(super) async fn room(Path(alias): Path<String>) -> AppError {
-    tracing::debug!(alias, "Room alias query: not provisioned.");
-    AppError::not_found("No such room")
+/// An alias in a connector's namespace that names a group conversation (an XMPP group chat)
+/// gets its room created, linked, before the answer, as the specification requires.
+pub(super) async fn room(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    match state.runtime.provision_alias(&alias).await {
+        Ok(true) => Ok(Json(json!({}))),
+        Ok(false) => Err(AppError::not_found("No such room")),
+        Err(e) => {
+            tracing::warn!(alias, error = %e, "Cannot create the room for an alias.");
+            Err(AppError::internal())
+        }
+    }
 }

@@ -976,6 +976,10 @@ impl Connector for XmppConnector {
         }
     }
 
+    fn is_group(&self, conversation: &str) -> bool {
+        addressing::muc_room(conversation).is_some()
+    }
+
     fn open_conversation(&self, conversation: &str) {
         let Some(room) = addressing::muc_room(conversation) else {
             return;

@@ -49,7 +49,11 @@ impl MatrixClient {
         request.name = room.name;
         request.invite = room.invite;
         request.is_direct = room.is_direct;
-        request.preset = Some(create_room::v3::RoomPreset::TrustedPrivateChat);
+        request.preset = Some(match room.alias {
+            Some(_) => create_room::v3::RoomPreset::PublicChat,
+            None => create_room::v3::RoomPreset::TrustedPrivateChat,
+        });
+        request.room_alias_name = room.alias;
         request.initial_state = room
             .initial_state
             .into_iter()

@@ -136,6 +136,7 @@ impl Runtime {
                     name: Some(name.to_owned()),
                     invite,
                     is_direct: true,
+                    alias: None,
                     initial_state: vec![
                         json!({"type": "m.bridge", "state_key": state_key, "content": bridge_state}),
                         json!({"type": "uk.half-shot.bridge", "state_key": state_key, "content": bridge_state}),
@@ -170,6 +171,72 @@ impl Runtime {
             self.wake.notify_one();
         }
         Ok(room)
+    }
+
+    /// Creates the public room behind an alias in a connector's namespace
+    /// (`#<ghost template>`), e.g. `#_xmpp_team=40conference.example.org:…` for an XMPP group chat,
+    /// if the connector says the address is a group conversation. `Ok(false)`: not ours.
+    pub async fn provision_alias(&self, alias: &str) -> Result<bool, MatrixError> {
+        let Some((localpart, server)) = alias.strip_prefix('#').and_then(|a| a.split_once(':'))
+        else {
+            return Ok(false);
+        };
+        if server != self.server_name() {
+            return Ok(false);
+        }
+        let Some((entry, remote)) = self
+            .registry
+            .entries()
+            .iter()
+            .find_map(|e| e.template.remote_id(localpart).map(|r| (e, r)))
+        else {
+            return Ok(false);
+        };
+        let Ok(canonical) = entry.connector.resolve_identifier(&remote) else {
+            return Ok(false);
+        };
+        let conversation = entry.connector.conversation_for(&canonical, "");
+        if !entry.connector.is_group(&conversation) || canonical != remote {
+            return Ok(false);
+        }
+        let connector = entry.connector.name();
+        let host = self.ensure_ghost(entry, &canonical, None).await?;
+        let bridge_state = json!({
+            "bridgebot": self.bot.as_str(),
+            "creator": host.as_str(),
+            "protocol": {"id": connector, "displayname": connector},
+            "channel": {"id": canonical, "displayname": canonical},
+        });
+        let state_key = format!("fr.passerelle://{connector}/{canonical}");
+        let room = self
+            .matrix
+            .create_room(
+                Some(&host),
+                NewRoom {
+                    name: Some(canonical.clone()),
+                    invite: Vec::new(),
+                    is_direct: false,
+                    alias: Some(localpart.to_owned()),
+                    initial_state: vec![
+                        json!({"type": "m.bridge", "state_key": state_key, "content": bridge_state}),
+                        json!({"type": "uk.half-shot.bridge", "state_key": state_key, "content": bridge_state}),
+                    ],
+                },
+            )
+            .await?;
+        let portal = Portal {
+            connector: connector.to_owned(),
+            conversation: conversation.clone(),
+            room_id: room.to_string(),
+        };
+        self.store
+            .delete_portal_of(connector, &conversation)
+            .await
+            .map_err(storage)?;
+        self.store.insert_portal(&portal).await.map_err(storage)?;
+        entry.connector.open_conversation(&conversation);
+        tracing::info!(room_id = %room, connector, "Room created for an alias.");
+        Ok(true)
     }
 
     /// Joins the shared inbox room and adds its members to `invite`.

@@ -557,6 +557,17 @@ impl User {
         assert!(resp.get("errcode").is_none(), "receipt failed: {resp}");
     }
 
+    /// Rooms the user has joined.
+    pub(crate) fn joined_rooms(&self) -> Vec<String> {
+        let resp = self.get("/_matrix/client/v3/joined_rooms");
+        resp["joined_rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The room's joined members.
     pub(crate) fn members(&self, room: &str) -> Vec<String> {
         let resp = self.get(&format!(

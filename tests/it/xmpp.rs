@@ -671,3 +671,37 @@ fn group_chat_occupants_appear_before_they_speak() {
     });
     assert_eq!(staff.display_name(&occupant).as_deref(), Some("Carol"));
 }
+
+#[test]
+fn joining_a_group_chat_alias_creates_the_linked_room() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-alias", &[]);
+    p.wait_ready(T);
+    let room_jid = format!(
+        "lobby{}@conference.{}",
+        crate::harness::unique(),
+        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
+    );
+    let mut alice = XmppUser::login("alice");
+    alice.cmd(json!({"cmd": "join", "room": room_jid, "nick": "alice"}));
+    alice.wait_event("alice in the room", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/alice")
+    });
+
+    let staff = User::register("xalias");
+    let alias = format!(
+        "#_xmpp_{}:{}",
+        room_jid.replace('@', "=40"),
+        crate::harness::base_config().homeserver.server_name
+    );
+    staff.join(&alias);
+    let room = wait_for("the joined room", T, || {
+        let rooms: Vec<String> = crate::harness::User::joined_rooms(&staff);
+        rooms.into_iter().next()
+    });
+    alice.wait_event("the bridge's occupant", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/Matrix")
+    });
+    staff.send_text(&room, "joined through the alias");
+    alice.wait_body("joined through the alias");
+}
