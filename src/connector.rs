@@ -214,6 +214,9 @@ pub struct Outbound {
     pub msgtype: String,
     /// Remote id of the message this one replies to, if it is bridged.
     pub reply_to: Option<String>,
+    /// A short quote of the message replied to, for networks that show replies as quotes.
+    #[serde(default)]
+    pub reply_quote: Option<String>,
 }
 
 /// A message from the network, for the runtime to bridge into Matrix.

@@ -923,9 +923,16 @@ impl Connector for XmppConnector {
         }
         let id = format!("passerelle-{}", message.key);
         let contact = to.to_bare().to_string();
-        let mut stanza = stanzas::chat(from, to, &id, &message.body);
+        let (body, quote_len) = match (&message.reply_to, &message.reply_quote) {
+            (Some(_), Some(quote)) => {
+                let (body, len) = stanzas::quoted(quote, &message.body);
+                (body, Some(len))
+            }
+            _ => (message.body.clone(), None),
+        };
+        let mut stanza = stanzas::chat(from, to, &id, &body);
         if let Some(target) = &message.reply_to {
-            stanzas::add_reply(&mut stanza, &contact, Self::stanza_id(target));
+            stanzas::add_reply(&mut stanza, &contact, Self::stanza_id(target), quote_len);
         }
         self.write(stanza).await?;
         Ok(format!("{contact}/{id}"))

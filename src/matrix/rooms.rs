@@ -7,7 +7,7 @@ use ruma::{
         membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
         message::send_message_event,
         redact::redact_event,
-        room::create_room,
+        room::{create_room, get_room_event},
         state::{get_state_event_for_key, send_state_event},
     },
     events::{
@@ -193,5 +193,22 @@ impl MatrixClient {
             Raw::<AnyStateEventContent>::from_json(raw),
         );
         Ok(self.call(request, sender).await?.event_id.to_string())
+    }
+
+    /// One event of a room as JSON, read as `user` (a ghost in the room) or the bot.
+    pub async fn event(
+        &self,
+        room: &RoomId,
+        user: Option<&UserId>,
+        event: &EventId,
+    ) -> Result<serde_json::Value, MatrixError> {
+        let response = self
+            .call(
+                get_room_event::v3::Request::new(room.to_owned(), event.to_owned()),
+                user,
+            )
+            .await?;
+        serde_json::from_str(response.event.json().get())
+            .map_err(|e| permanent_error(format!("unreadable event: {e}")))
     }
 }

@@ -256,6 +256,7 @@ impl Runtime {
             },
         };
         let mut reply_to = None;
+        let mut reply_quote = None;
         let mut edit_of = None;
         let mut body = body;
         match &content.relates_to {
@@ -270,6 +271,9 @@ impl Runtime {
                     && m.connector == portal.connector
                 {
                     reply_to = Some(m.remote_id);
+                    reply_quote = self
+                        .quote(&event.room_id, &ghost, in_reply_to.event_id.as_str())
+                        .await;
                 }
                 body = strip_reply_fallback(&body);
             }
@@ -294,6 +298,7 @@ impl Runtime {
             _ => {}
         }
         let message = RemoteMessage {
+            reply_quote,
             conversation: portal.conversation.clone(),
             event_id: event.event_id.clone(),
             sender: Sender {
@@ -310,6 +315,26 @@ impl Runtime {
             action: RemoteAction::Message,
         };
         Outcome::Done(vec![to_remote(&event.room_id, &portal.connector, message)])
+    }
+
+    /// The first line of a message in this room, read as the portal's ghost (who can see the
+    /// room), shortened; `None` if it cannot be read.
+    async fn quote(&self, room: &str, reader: &str, event_id: &str) -> Option<String> {
+        let room = RoomId::parse(room).ok()?;
+        let reader = UserId::parse(reader).ok()?;
+        let event = ruma::EventId::parse(event_id).ok()?;
+        let quoted = self.matrix.event(&room, Some(&reader), &event).await.ok()?;
+        let body = quoted.pointer("/content/body").and_then(Value::as_str)?;
+        let line = strip_reply_fallback(body)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let mut short: String = line.chars().take(100).collect();
+        if line.chars().count() > 100 {
+            short.push('…');
+        }
+        Some(short)
     }
 
     fn handle_command(

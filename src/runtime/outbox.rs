@@ -92,6 +92,9 @@ pub struct RemoteMessage {
     pub msgtype: String,
     /// Remote id of the message replied to.
     pub reply_to: Option<String>,
+    /// A short quote of the message replied to.
+    #[serde(default)]
+    pub reply_quote: Option<String>,
     /// Remote id of the message this edits, if it is an edit.
     pub edit_of: Option<String>,
     /// The ghost of the conversation, who posts notices about this message.
@@ -382,6 +385,7 @@ impl Runtime {
             html: message.html.clone(),
             msgtype: message.msgtype.clone(),
             reply_to: message.reply_to.clone(),
+            reply_quote: message.reply_quote.clone(),
         };
         let connector = &entry.connector;
         let result = match (&message.action, &message.attachment, &message.edit_of) {

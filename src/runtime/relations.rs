@@ -57,6 +57,7 @@ impl Runtime {
             html: None,
             msgtype: "m.text".into(),
             reply_to: None,
+            reply_quote: None,
             edit_of: None,
             ghost: ghost.to_owned(),
             attachment: None,

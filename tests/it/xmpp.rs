@@ -244,8 +244,17 @@ fn replies_both_ways() {
             "m.relates_to": {"m.in_reply_to": {"event_id": question["event_id"]}},
         }),
     );
-    let answer = alice.wait_body("the answer");
-    assert_eq!(answer["reply"]["id"], id.as_str());
+    let answer = alice.wait_event("the reply", T, |e| {
+        e["event"] == "message" && e["reply"]["id"] == id.as_str()
+    });
+    // Clients without XEP-0461 see a quote, marked as fallback for those with it.
+    assert_eq!(answer["body"], "> a question\nthe answer");
+    let xml = answer["xml"].as_str().unwrap_or_default();
+    assert!(
+        xml.contains("urn:xmpp:fallback:0")
+            && (xml.contains("end=\"13\"") || xml.contains("end='13'")),
+        "{xml}"
+    );
 
     let from_staff = staff.send_text(&room, "your turn");
     let received = alice.wait_body("your turn");

@@ -149,13 +149,36 @@ pub(super) fn oob(url: &str, caption: &str) -> Element {
     x
 }
 
-/// Marks `message` as a reply (XEP-0461) to `target`, written by `author`.
-pub(super) fn add_reply(message: &mut Message, author: &str, target: &str) {
+/// Marks `message` as a reply (XEP-0461) to `target`, written by `author`; if the body starts
+/// with a quote of `quoted_chars` characters, marks it as the reply's fallback (XEP-0428).
+pub(super) fn add_reply(
+    message: &mut Message,
+    author: &str,
+    target: &str,
+    quoted_chars: Option<usize>,
+) {
     message.payloads.push(element(
         "reply",
         NS_REPLY,
         &[("to", author), ("id", target)],
     ));
+    if let Some(end) = quoted_chars {
+        let mut fallback = element("fallback", NS_FALLBACK, &[("for", NS_REPLY)]);
+        fallback.append_child(element(
+            "body",
+            NS_FALLBACK,
+            &[("start", "0"), ("end", &end.to_string())],
+        ));
+        message.payloads.push(fallback);
+    }
+}
+
+/// The body of a reply with its quote: `> quote` then the text; and the quote's length in
+/// characters, for the fallback marker.
+pub(super) fn quoted(quote: &str, body: &str) -> (String, usize) {
+    let prefix = format!("> {}\n", quote.replace('\n', " "));
+    let len = prefix.chars().count();
+    (format!("{prefix}{body}"), len)
 }
 
 /// What passerelle reads from an incoming message stanza.
@@ -383,6 +406,25 @@ mod tests {
             "{clean}"
         );
         assert!(!clean.contains("script"), "{clean}");
+    }
+
+    #[test]
+    fn outgoing_reply_quotes_round_trip_through_the_fallback() {
+        let (body, len) = super::quoted("line one\nline two", "my answer");
+        assert_eq!(body, "> line one line two\nmy answer");
+        let mut m = chat(
+            Jid::from_str("a=x@m.x").expect("jid"),
+            Jid::from_str("b@y").expect("jid"),
+            "p1",
+            &body,
+        );
+        super::add_reply(&mut m, "b@y", "m1", Some(len));
+        let reparsed = parse(&String::from(&Element::from(m)));
+        let r = read(&reparsed);
+        assert_eq!(
+            (r.reply_id.as_deref(), r.body.as_deref()),
+            (Some("m1"), Some("my answer"))
+        );
     }
 
     #[test]
