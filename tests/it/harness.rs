@@ -331,6 +331,11 @@ impl User {
         }
     }
 
+    /// A GET on the client-server API as this user.
+    pub(crate) fn get_json(&self, path: &str) -> Value {
+        self.get(path)
+    }
+
     fn get(&self, path: &str) -> Value {
         http()
             .get(format!("{}{path}", self.hs))

@@ -714,3 +714,21 @@ fn joining_a_group_chat_alias_creates_the_linked_room() {
     staff.send_text(&room, "joined through the alias");
     alice.wait_body("joined through the alias");
 }
+
+#[test]
+fn clients_find_an_xmpp_contact_through_third_party_lookup() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-lookup", &[]);
+    p.wait_ready(T);
+    let staff = User::register("xlookup");
+    let found = staff.get_json("/_matrix/client/v3/thirdparty/user/xmpp?jid=Alice@Localhost/phone");
+    let host = crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST");
+    assert_eq!(
+        found[0]["userid"],
+        ghost_of(&format!("alice@{host}")).as_str(),
+        "{found}"
+    );
+    assert_eq!(found[0]["fields"]["jid"], format!("alice@{host}"));
+    let protocol = staff.get_json("/_matrix/client/v3/thirdparty/protocol/xmpp");
+    assert_eq!(protocol["user_fields"], json!(["jid"]), "{protocol}");
+}
