@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# A local demo of passerelle: builds it, starts a throw-away Synapse and passerelle with its
-# built-in test network, runs `passerelle doctor` and a scripted round trip, then keeps
-# everything running for a Matrix client until Ctrl-C.
+# A local demo of passerelle: builds it, starts a throw-away Synapse, a throw-away Prosody and
+# passerelle with its built-in test network and its XMPP connector, runs `passerelle doctor` and
+# a scripted round trip (Matrix ↔ test network, Matrix ↔ XMPP), then keeps everything running
+# for a Matrix client and an XMPP client until Ctrl-C.
 #
 # Usage: scripts/demo.sh [--check]
 #   --check (or DEMO_CHECK=1): stop after the round trip; exit 0 if it all worked, else 1.
 #
-# State (config, registration, database, logs, Synapse's data and pid files) lives in
-# target/demo and is recreated on every run; only Synapse's venv (target/peers/venv) is
-# shared with scripts/test.sh, which uses its own directory and ports.
+# State (config, registration, database, logs, Synapse's and Prosody's data, pid files) lives
+# in target/demo and is recreated on every run; only the venvs of Synapse (target/peers/venv)
+# and of the test helpers (target/peers/helpers) are shared with scripts/test.sh, which uses
+# its own directories and ports.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
@@ -24,11 +26,12 @@ for arg in "$@"; do
 done
 [[ $check == 1 ]] || check=0
 
-hs_port=8008 as_port=29333 control_port=29555
+hs_port=8008 as_port=29333 control_port=29555 c2s_port=5222 component_port=5347
 hs_url=http://127.0.0.1:$hs_port
 control=http://127.0.0.1:$control_port
 demo=$repo/target/demo
 export SYNAPSE_VENV=${SYNAPSE_VENV:-$repo/target/peers/venv}
+export HELPERS_VENV=${HELPERS_VENV:-$repo/target/peers/helpers}
 export PEERS_DIR=$demo/peers
 # shellcheck source=scripts/peers/lib.sh
 source "$repo/scripts/peers/lib.sh"
@@ -37,12 +40,15 @@ bin=$repo/target/debug/passerelle
 config=$demo/config.yaml
 registration=$demo/registration.yaml
 plog=$demo/passerelle.log
+xmpp_domain=matrix.localhost
+# Prosody and passerelle share it; both listen on 127.0.0.1 only.
+xmpp_secret='demo-component-secret'
 
 bold='' plain=''
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 
-# Stops passerelle (TERM, up to 15 s for its 10 s drain, then KILL), then Synapse.
+# Stops passerelle (TERM, up to 15 s for its 10 s drain, then KILL), then Synapse and Prosody.
 stop_all() {
   local pid i
   if pid=$(recorded_pid passerelle) && is_alive "$pid"; then
@@ -55,7 +61,7 @@ stop_all() {
     echo "stopped passerelle"
   fi
   forget_pid passerelle
-  scripts/peers/stop-peers.sh synapse
+  scripts/peers/stop-peers.sh synapse prosody
 }
 
 cleaned=0
@@ -80,7 +86,7 @@ if compgen -G "$RUN_DIR/*.pid" >/dev/null; then
   stop_all || true
 fi
 
-for port in "$hs_port" "$as_port" "$control_port"; do
+for port in "$hs_port" "$as_port" "$control_port" "$c2s_port" "$component_port"; do
   if port_in_use "$port"; then
     die "127.0.0.1:$port is already in use; stop what listens there (ss -ltnp 'sport = :$port') and retry"
   fi
@@ -98,11 +104,11 @@ trap 'exit 143' TERM
 
 t_start=$(now_us)
 
-say "Building passerelle and installing Synapse"
+say "Building passerelle and installing Synapse, Prosody and the XMPP test client"
 # Debug build: from scratch on 2 cores it takes ~3 min, --release ~7-10 min; it
 # shares target/debug with scripts/test.sh, and a demo does not need the speed.
 cargo build --locked --bins
-scripts/peers/install-peers.sh synapse
+scripts/peers/install-peers.sh synapse prosody helpers
 
 say "Writing $config"
 cat >"$config" <<YAML
@@ -128,12 +134,31 @@ connectors:
       invite: ["@demo:localhost"]
     control_bind: "127.0.0.1:$control_port"
     echo: true
+  - type: "xmpp"
+    ghost_template: "_xmpp_{id}"
+    server: "127.0.0.1:$component_port"
+    domain: "$xmpp_domain"
+    secret: "$xmpp_secret"
 YAML
 "$bin" generate-registration -c "$config" -o "$registration"
 
 say "Starting Synapse on $hs_url"
 SYNAPSE_PORT=$hs_port SYNAPSE_APPSERVICE_FILES=$registration SYNAPSE_ADMIN_USER=demo SYNAPSE_ADMIN_PASSWORD=demo \
   scripts/peers/start-synapse.sh
+
+say "Starting Prosody (c2s 127.0.0.1:$c2s_port, component $xmpp_domain on 127.0.0.1:$component_port)"
+PROSODY_C2S_PORT=$c2s_port PROSODY_COMPONENT_PORT=$component_port \
+  PROSODY_COMPONENT_DOMAIN=$xmpp_domain PROSODY_COMPONENT_SECRET=$xmpp_secret \
+  PROSODY_USERS="alice:alicepw bob:bobpw carol:carolpw" PROSODY_MAM=muc KEEP_DATA=0 \
+  scripts/peers/start-prosody.sh
+
+# Before passerelle starts: Prosody takes one connection per component domain and refuses
+# doctor's own test connection while passerelle holds it. doctor answers the homeserver's
+# ping itself when passerelle is not running.
+say "passerelle doctor"
+if ! "$bin" doctor -c "$config" -r "$registration"; then
+  die "passerelle doctor found problems (see above)"
+fi
 
 say "Starting passerelle (log: $plog)"
 t0=$(now_us)
@@ -143,18 +168,20 @@ pas_pid=$BG_PID
 wait_http "http://127.0.0.1:$as_port/ready" "$pas_pid" 60 "$plog" \
   || die "passerelle did not become ready"
 echo "passerelle pid=$pas_pid ready in $(elapsed "$t0")s"
+# The XMPP link comes up on its own, a moment after: the round trip needs it.
+poll_until "$pas_pid" 30 "$plog" "passerelle's XMPP link" grep -qF 'Connected to the XMPP server' "$plog" \
+  || die "passerelle did not connect to Prosody's component port 127.0.0.1:$component_port"
+echo "passerelle connected to Prosody as $xmpp_domain in $(elapsed "$t0")s"
 
-say "passerelle doctor"
-if ! "$bin" doctor -c "$config" -r "$registration"; then
-  log_tail "$plog"
-  die "passerelle doctor found problems (see above)"
-fi
-
-say "Round trip: a Matrix user and the test network"
+say "Round trip: a Matrix user, the test network and an XMPP user"
 if ! python3 scripts/demo_roundtrip.py --homeserver "$hs_url" --control "$control" \
-  --user demo --password demo; then
+  --user demo --password demo \
+  --xmpp-python "$HELPERS_VENV/bin/python" --xmpp-client scripts/peers/xmpp_client.py \
+  --xmpp-server "127.0.0.1:$c2s_port" --xmpp-domain "$xmpp_domain" \
+  --xmpp-jid alice@localhost --xmpp-password alicepw --xmpp-log "$demo/xmpp-alice.log"; then
   log_tail "$plog"
-  die "the round trip failed; logs: $plog and $PEERS_DIR/synapse/synapse.log"
+  die "the round trip failed; logs: $plog, $PEERS_DIR/synapse/synapse.log," \
+    "$PEERS_DIR/prosody/prosody.log and $demo/xmpp-alice.log"
 fi
 echo "everything up and checked in $(elapsed "$t_start")s"
 
@@ -181,14 +208,36 @@ ${bold}passerelle is running. Try it with any Matrix client:${plain}
       -d '{"from": "dave", "name": "Dave", "text": "Hello from the test network"}'
   What passerelle sent to the network:  curl -sS $control/sent
 
+${bold}Chat over XMPP too,${plain} with any XMPP client and an account on the local Prosody:
+
+  Account      alice@localhost, password alicepw   (also bob@localhost / bobpw, carol@localhost / carolpw)
+  Server       127.0.0.1, port $c2s_port, plain connection without TLS (this Prosody has no certificate):
+    profanity  (apt install profanity), in a terminal:
+                 /connect alice@localhost server 127.0.0.1 port $c2s_port tls disable   (then the password)
+                 /msg demo=localhost@$xmpp_domain Bonjour !
+    Gajim      (apt install gajim): Add Account, tick "Advanced", Log In; on the next page
+               host 127.0.0.1, port $c2s_port, connection type PLAIN; accept the insecure-connection warning
+    (Dino never connects without TLS: use one of those.)
+
+  Write to demo=localhost@$xmpp_domain: it is @demo:localhost, who reads and answers in Matrix.
+  From Matrix, start a chat with @_xmpp_bob=40localhost:localhost to write to bob@localhost
+  (sign bob in first: this Prosody keeps no offline messages, so one to an absent user bounces
+  and the Matrix room gets a notice saying so).
+
+  Or play an XMPP user from a script (JSON lines in and out; commands at the top of the script):
+    $HELPERS_VENV/bin/python scripts/peers/xmpp_client.py \\
+      --jid bob@localhost --password bobpw --server 127.0.0.1:$c2s_port
+    {"cmd": "send", "to": "demo=localhost@$xmpp_domain", "body": "Hello from XMPP"}
+
   Logs:   $plog
           $PEERS_DIR/synapse/synapse.log
+          $PEERS_DIR/prosody/prosody.log
   Config: $config
 
 Press Ctrl-C to stop.
 EOF
 
-# Wait for a signal; stop if passerelle or Synapse dies on its own.
+# Wait for a signal; stop if passerelle, Synapse or Prosody dies on its own.
 while true; do
   if ! is_alive "$pas_pid"; then
     log_tail "$plog"
@@ -197,6 +246,10 @@ while true; do
   if ! spid=$(recorded_pid synapse) || ! is_alive "$spid"; then
     log_tail "$PEERS_DIR/synapse/synapse.log"
     die "Synapse exited"
+  fi
+  if ! xpid=$(recorded_pid prosody) || ! is_alive "$xpid"; then
+    log_tail "$PEERS_DIR/prosody/prosody.log"
+    die "Prosody exited"
   fi
   sleep 1 &
   sleeper=$!

@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
-"""A scripted round trip through passerelle's test network, as a Matrix user would do it.
+"""A scripted round trip through passerelle's test network and XMPP, as its users would do it.
 
 1. demo starts a direct chat with the ghost @_test_alice:localhost and says hello; the
    test network echoes it back.
 2. A new remote contact, bob, writes first (through the test connector's control API);
    demo gets invited to a new portal room, joins it and reads bob's message.
+3. With --xmpp-python: an XMPP user (alice@localhost, through scripts/peers/xmpp_client.py)
+   signs in; demo starts a direct chat with her ghost @_xmpp_alice=40localhost:localhost and
+   writes; alice's client receives it from demo=localhost@<component domain> and answers;
+   the answer appears in the Matrix room from the ghost.
 
 Run by scripts/demo.sh against the fresh state it sets up (bob must be new to passerelle).
-Python 3 standard library only. Exits 1 with a message if a step fails or times out.
+Python 3 standard library only: the XMPP client runs in its own process (the helpers venv's
+Python), driven through JSON lines on its stdin and stdout. Exits 1 with a message if a step
+fails or times out; the XMPP client is always stopped.
 """
 
 import argparse
 import json
+import queue
+import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -93,32 +102,139 @@ class Client:
         return res.get("rooms", {}).get("invite", {})
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--homeserver", default="http://127.0.0.1:8008")
-    ap.add_argument("--control", default="http://127.0.0.1:29555", help="test connector control API")
-    ap.add_argument("--server-name", default="localhost")
-    ap.add_argument("--user", default="demo")
-    ap.add_argument("--password", default="demo")
-    ap.add_argument("--timeout", type=float, default=30, help="seconds per step")
-    args = ap.parse_args()
+def ghost_escape(remote):
+    """passerelle's ghost localpart escaping of a remote id (src/ids.rs)."""
+    out = []
+    for b in remote.encode():
+        c = chr(b)
+        if c in "abcdefghijklmnopqrstuvwxyz0123456789.-/+":
+            out.append(c)
+        elif "A" <= c <= "Z":
+            out.append("_" + c.lower())
+        elif c == "_":
+            out.append("__")
+        else:
+            out.append(f"={b:02x}")
+    return "".join(out)
 
-    hs = Client(args.homeserver, args.timeout)
+
+def jid_node_escape(raw):
+    """XEP-0106 escaping of a JID localpart (src/connectors/xmpp/addressing.rs)."""
+    escapes = {"\\": "\\5c", " ": "\\20", '"': "\\22", "&": "\\26", "'": "\\27",
+               "/": "\\2f", ":": "\\3a", "<": "\\3c", ">": "\\3e", "@": "\\40"}
+    return "".join(escapes.get(c, c) for c in raw)
+
+
+def bare(jid):
+    return (jid or "").split("/", 1)[0]
+
+
+class XmppUser:
+    """An xmpp_client.py process: JSON commands on its stdin, JSON events from its stdout."""
+
+    def __init__(self, python, script, jid, password, server, log_path, timeout):
+        self.jid = jid
+        self.timeout = timeout
+        self.log_path = log_path
+        self.events = queue.Queue()
+        self.seen = []  # events that matched nothing, for failure messages
+        self.ready = False  # it takes commands (quit included) only once signed in
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        try:
+            # Its own session: a Ctrl-C reaches only this script, which then quits the client.
+            self.proc = subprocess.Popen(
+                [python, script, "--jid", jid, "--password", password, "--server", server, "-v"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+            )
+        except OSError as e:
+            raise Failed(f"cannot start the XMPP client {script} with {python}: {e}") from None
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line)
+                self.ready = self.ready or ev.get("event") == "ready"
+                self.events.put(ev)
+            except (ValueError, AttributeError):
+                self.events.put({"event": "unparsable", "line": line.decode(errors="replace")[:300]})
+        self.events.put(None)
+
+    def where(self):
+        return f" (client log: {self.log_path})" if self.log_path else ""
+
+    def cmd(self, **cmd):
+        try:
+            self.proc.stdin.write((json.dumps(cmd, ensure_ascii=False) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise Failed(f"{self.jid}'s XMPP client does not take commands any more: {e}{self.where()}") from None
+
+    def wait(self, what, pred):
+        """Returns the first event for which pred() is true; fails on an error, a disconnection or
+        after the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                ev = self.events.get(timeout=max(left, 0))
+            except queue.Empty:
+                others = "; ".join(self.summary(e) for e in self.seen[-5:]) or "none"
+                raise Failed(f"timed out after {self.timeout:g} s waiting for {what}"
+                             f" (other XMPP events: {others}){self.where()}") from None
+            if ev is None:
+                raise Failed(f"{self.jid}'s XMPP client exited (code {self.proc.wait()})"
+                             f" while waiting for {what}{self.where()}")
+            if pred(ev):
+                return ev
+            kind = ev.get("event")
+            if kind in ("disconnected", "auth_failed", "error", "command_error"):
+                raise Failed(f"while waiting for {what}, {self.jid}'s XMPP client reported:"
+                             f" {self.summary(ev)}{self.where()}")
+            self.seen.append(ev)
+
+    @staticmethod
+    def summary(ev):
+        kind = ev.get("event")
+        if kind == "error":
+            return (f"error {ev.get('condition', '?')} ({ev.get('error_type', '?')}) from {ev.get('from', '?')}"
+                    + (f": {ev['text']}" if ev.get("text") else ""))
+        if kind == "disconnected":
+            return "disconnected" + (f": {ev['reason']}" if ev.get("reason") else "")
+        if kind == "auth_failed":
+            return "authentication failed (wrong password?)"
+        if kind == "command_error":
+            return f"command {ev.get('cmd')} failed: {ev.get('error')}"
+        if kind == "message":
+            return f"message from {ev.get('from')}" + (f": {ev['body']!r}" if "body" in ev else "")
+        return f"{kind} from {ev.get('from', '?')}"
+
+    def stop(self):
+        """Quits the client (closing its input), then terminates or kills it if it lingers."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b'{"cmd": "quit"}\n')
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            quit_grace = 5 if self.ready else 0
+            for signal_it, grace in ((None, quit_grace), (self.proc.terminate, 3), (self.proc.kill, 3)):
+                if signal_it:
+                    signal_it()
+                try:
+                    self.proc.wait(grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def test_network(hs, args, me):
     sn = args.server_name
-    me = f"@{args.user}:{sn}"
     alice = f"@_test_alice:{sn}"
     bob = f"@_test_bob:{sn}"
-
-    # Log in.
-    t0 = time.monotonic()
-    res = hs.call("POST", "/_matrix/client/v3/login", {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": args.user},
-        "password": args.password,
-        "initial_device_display_name": "passerelle demo",
-    })
-    hs.token = res["access_token"]
-    step(f"✓ logged in as {res['user_id']} ({ms(t0)})")
 
     # A direct chat with alice: passerelle's ghost joins it.
     t0 = time.monotonic()
@@ -167,6 +283,105 @@ def main():
     step(f"→ {me} joins {bob_room}")
     hs.wait(f"\"{text}\" from {bob} in {bob_room}", lambda: hs.find_message(bob_room, bob, text))
     step(f"← {bob} says \"{text}\" ({ms(t0)} after it was sent)")
+
+
+def xmpp(hs, args, me):
+    contact = args.xmpp_jid
+    ghost = f"@_xmpp_{ghost_escape(contact)}:{args.server_name}"
+    me_jid = f"{jid_node_escape(f'{args.user}={args.server_name}')}@{args.xmpp_domain}"
+
+    t_login = time.monotonic()
+    user = XmppUser(args.xmpp_python, args.xmpp_client, contact, args.xmpp_password, args.xmpp_server,
+                    args.xmpp_log, args.timeout)
+    try:
+        # The room and the XMPP sign-in go on at the same time.
+        t0 = time.monotonic()
+        room = hs.call("POST", "/_matrix/client/v3/createRoom", {
+            "invite": [ghost],
+            "is_direct": True,
+            "preset": "trusted_private_chat",
+            "name": "Alice (XMPP demo)",
+        })["room_id"]
+        step(f"→ {me} creates a direct chat {room} and invites {ghost}")
+
+        def ghost_joined():
+            joined = hs.call("GET", hs.room(room) + "/joined_members").get("joined", {})
+            return ghost in joined
+        hs.wait(f"{ghost} to join {room}", ghost_joined)
+        step(f"← {ghost} joined ({ms(t0)})")
+
+        ready = user.wait(f"{contact} to sign in to the XMPP server {args.xmpp_server}",
+                          lambda e: e.get("event") == "ready")
+        step(f"✓ {contact} signed in to Prosody as {ready.get('jid', contact)} ({ms(t_login)} after starting)")
+
+        hello = "Bonjour Alice, depuis Matrix"
+        t0 = time.monotonic()
+        hs.send_text(room, hello)
+        step(f"→ {me} sends \"{hello}\" to {ghost}")
+        got = user.wait(f"\"{hello}\" from {me_jid} at {contact}",
+                        lambda e: e.get("event") == "message" and e.get("body") == hello)
+        sender = bare(got.get("from"))
+        if sender != me_jid:
+            raise Failed(f"{contact} received \"{hello}\" from {got.get('from')}, not from {me_jid}")
+        step(f"← {contact} receives \"{hello}\" from {sender} ({ms(t0)})")
+
+        answer = "Bonjour demo, depuis XMPP"
+        t0 = time.monotonic()
+        user.cmd(cmd="send", to=me_jid, body=answer)
+        step(f"→ {contact} answers \"{answer}\" to {me_jid}")
+        # Bounces and errors from the XMPP side show up while waiting for the Matrix side.
+        deadline = time.monotonic() + args.timeout
+        while not hs.find_message(room, ghost, answer):
+            try:
+                ev = user.events.get_nowait()
+            except queue.Empty:
+                ev = {}
+            if ev is None or ev.get("event") in ("disconnected", "error"):
+                raise Failed(f"after sending \"{answer}\", {contact}'s XMPP client "
+                             + ("exited" if ev is None else "reported: " + user.summary(ev)) + user.where())
+            if time.monotonic() > deadline:
+                raise Failed(f"timed out after {args.timeout:g} s waiting for \"{answer}\" from {ghost} in {room}")
+            time.sleep(0.1)
+        step(f"← {ghost} says \"{answer}\" in {room} ({ms(t0)})")
+    finally:
+        user.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--homeserver", default="http://127.0.0.1:8008")
+    ap.add_argument("--control", default="http://127.0.0.1:29555", help="test connector control API")
+    ap.add_argument("--server-name", default="localhost")
+    ap.add_argument("--user", default="demo")
+    ap.add_argument("--password", default="demo")
+    ap.add_argument("--timeout", type=float, default=30, help="seconds per step")
+    xa = ap.add_argument_group("XMPP (the XMPP part runs only with --xmpp-python)")
+    xa.add_argument("--xmpp-python", help="a Python with slixmpp, e.g. target/peers/helpers/bin/python")
+    xa.add_argument("--xmpp-client", default="scripts/peers/xmpp_client.py")
+    xa.add_argument("--xmpp-server", default="127.0.0.1:5222", help="the XMPP server's c2s HOST:PORT")
+    xa.add_argument("--xmpp-domain", default="matrix.localhost", help="passerelle's component domain")
+    xa.add_argument("--xmpp-jid", default="alice@localhost")
+    xa.add_argument("--xmpp-password", default="alicepw")
+    xa.add_argument("--xmpp-log", help="file for the XMPP client's own log")
+    args = ap.parse_args()
+
+    hs = Client(args.homeserver, args.timeout)
+
+    # Log in.
+    t0 = time.monotonic()
+    res = hs.call("POST", "/_matrix/client/v3/login", {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": args.user},
+        "password": args.password,
+        "initial_device_display_name": "passerelle demo",
+    })
+    hs.token = res["access_token"]
+    me = res["user_id"]
+    step(f"✓ logged in as {me} ({ms(t0)})")
+
+    test_network(hs, args, me)
+    if args.xmpp_python:
+        xmpp(hs, args, me)
     step("✓ round trip complete")
 
 
