@@ -121,13 +121,6 @@ impl Runtime {
                 "No inbound routing configured: the new portal room has no Matrix member. Set connectors[].inbound.invite or .room."
             );
         }
-        let bridge_state = json!({
-            "bridgebot": self.bot.as_str(),
-            "creator": ghost.as_str(),
-            "protocol": {"id": connector, "displayname": connector},
-            "channel": {"id": conversation, "displayname": name},
-        });
-        let state_key = format!("fr.passerelle://{connector}/{conversation}");
         let room = self
             .matrix
             .create_room(
@@ -137,10 +130,7 @@ impl Runtime {
                     invite,
                     is_direct: true,
                     alias: None,
-                    initial_state: vec![
-                        json!({"type": "m.bridge", "state_key": state_key, "content": bridge_state}),
-                        json!({"type": "uk.half-shot.bridge", "state_key": state_key, "content": bridge_state}),
-                    ],
+                    initial_state: self.bridge_info(connector, conversation, name, ghost),
                 },
             )
             .await?;
@@ -201,13 +191,6 @@ impl Runtime {
         }
         let connector = entry.connector.name();
         let host = self.ensure_ghost(entry, &canonical, None).await?;
-        let bridge_state = json!({
-            "bridgebot": self.bot.as_str(),
-            "creator": host.as_str(),
-            "protocol": {"id": connector, "displayname": connector},
-            "channel": {"id": canonical, "displayname": canonical},
-        });
-        let state_key = format!("fr.passerelle://{connector}/{canonical}");
         let room = self
             .matrix
             .create_room(
@@ -217,10 +200,7 @@ impl Runtime {
                     invite: Vec::new(),
                     is_direct: false,
                     alias: Some(localpart.to_owned()),
-                    initial_state: vec![
-                        json!({"type": "m.bridge", "state_key": state_key, "content": bridge_state}),
-                        json!({"type": "uk.half-shot.bridge", "state_key": state_key, "content": bridge_state}),
-                    ],
+                    initial_state: self.bridge_info(connector, &canonical, &canonical, &host),
                 },
             )
             .await?;
@@ -237,6 +217,27 @@ impl Runtime {
         entry.connector.open_conversation(&conversation);
         tracing::info!(room_id = %room, connector, "Room created for an alias.");
         Ok(true)
+    }
+
+    /// The MSC2346 bridge-info state (under both event types clients read) of a new portal.
+    fn bridge_info(
+        &self,
+        connector: &str,
+        conversation: &str,
+        name: &str,
+        creator: &UserId,
+    ) -> Vec<serde_json::Value> {
+        let content = json!({
+            "bridgebot": self.bot.as_str(),
+            "creator": creator.as_str(),
+            "protocol": {"id": connector, "displayname": connector},
+            "channel": {"id": conversation, "displayname": name},
+        });
+        let state_key = format!("fr.passerelle://{connector}/{conversation}");
+        ["m.bridge", "uk.half-shot.bridge"]
+            .into_iter()
+            .map(|kind| json!({"type": kind, "state_key": state_key, "content": content}))
+            .collect()
     }
 
     /// Joins the shared inbox room and adds its members to `invite`.

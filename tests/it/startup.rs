@@ -83,9 +83,31 @@ fn doctor_passes_against_the_real_homeserver_and_explains_failures() {
         "✓ whoami",
         "✓ ping",
         "✓ connector test",
+        "✓ connector xmpp: reachable",
     ] {
         assert!(text.contains(check), "missing `{check}` in:\n{text}");
     }
+    // With passerelle running, the XMPP server refuses a second component connection: still ✓.
+    let running = crate::harness::Passerelle::start("doctor-running", &[]);
+    running.wait_ready(Duration::from_secs(30));
+    wait_for("the XMPP link", Duration::from_secs(30), || {
+        running
+            .log()
+            .contains("Connected to the XMPP server.")
+            .then_some(())
+    });
+    let out = doctor(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "doctor failed with passerelle running:\n{text}"
+    );
+    assert!(
+        text.contains("✓ connector xmpp: degraded")
+            && text.contains("fine if passerelle is running"),
+        "{text}"
+    );
+    drop(running);
     // A registration that does not match: one ✗ line with the fix, and a failing exit code.
     let out = doctor(&[("PASSERELLE_APPSERVICE__BOT_LOCALPART", "someone_else")]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

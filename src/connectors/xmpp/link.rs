@@ -11,9 +11,12 @@ use tokio_xmpp::{
     Stanza,
     connect::{DnsConfig, ServerConnector, TcpServerConnector},
     jid::Jid,
-    parsers::{component::Handshake, ns},
+    parsers::{component::Handshake, ns, stream_error::DefinedCondition},
     xmlstream::{FallibleStreamElement, ReadError, Timeouts, XmppStream, XmppStreamElement},
 };
+
+/// Why the server refused the handshake when another connection holds the component.
+pub(super) const ALREADY_CONNECTED: &str = "the XMPP server already has this component connected";
 
 /// An authenticated component stream.
 pub(super) type Link = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
@@ -61,8 +64,12 @@ pub(super) async fn connect(server: &str, domain: &str, secret: &str) -> Result<
                 return Ok(link);
             }
             Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                if e.0.condition == DefinedCondition::Conflict {
+                    return Err(ALREADY_CONNECTED.to_owned());
+                }
                 return Err(format!(
-                    "the XMPP server refused the component ({e:?}): check the domain and the secret on both sides"
+                    "the XMPP server refused the component ({}): check the domain and the secret on both sides",
+                    e.0.condition
                 ));
             }
             Some(Err(ReadError::SoftTimeout)) => continue,
