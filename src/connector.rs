@@ -56,6 +56,12 @@ pub trait Connector: Send + Sync + 'static {
         contact.to_owned()
     }
 
+    /// The contact's name as the network publishes it (a profile, a vCard), if it does; asked
+    /// when a ghost is created without a name.
+    async fn display_name(&self, _contact: &str) -> Option<String> {
+        None
+    }
+
     /// Third-party protocol description, for `/thirdparty/protocol/{protocol}` lookups.
     fn protocol(&self) -> Option<ThirdPartyProtocol> {
         None

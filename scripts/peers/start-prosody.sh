@@ -67,7 +67,7 @@ http_ports = { }
 https_ports = { }
 -- presence, message, iq and c2s load implicitly; messages are routed with
 -- whatever children they carry (receipts, markers, reactions, ...).
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "register"; "posix"; $host_mam }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "register"; "posix"; "vcard"; $host_mam }
 -- No offline storage: a chat to a user without resources bounces
 -- (unless mod_mam archives it).
 modules_disabled = { "s2s"; "tls"; "offline"; }

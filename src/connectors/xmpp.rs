@@ -59,6 +59,8 @@ pub struct XmppConnector {
     joined: Mutex<BTreeMap<String, BTreeSet<String>>>,
     /// The bridge bot, whose JID holds the bridge's own occupant.
     bot: Mutex<Option<String>>,
+    /// Requests (iq) waiting for their answer, by id.
+    pending: Mutex<BTreeMap<String, oneshot::Sender<Iq>>>,
 }
 
 impl XmppConnector {
@@ -75,6 +77,7 @@ impl XmppConnector {
             rooms: Mutex::new(BTreeSet::new()),
             joined: Mutex::new(BTreeMap::new()),
             bot: Mutex::new(None),
+            pending: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -147,8 +150,70 @@ impl XmppConnector {
                 }
                 self.handle_presence(p)
             }
-            Stanza::Iq(iq) => self.handle_iq(iq),
+            Stanza::Iq(iq) => {
+                let answer_id = match &iq {
+                    Iq::Result { id, .. } | Iq::Error { id, .. } => Some(id.clone()),
+                    _ => None,
+                };
+                let waiting = answer_id.and_then(|id| self.pending.lock().ok()?.remove(&id));
+                match waiting {
+                    Some(waiter) => {
+                        let _ = waiter.send(iq);
+                        Vec::new()
+                    }
+                    None => self.handle_iq(iq),
+                }
+            }
         }
+    }
+
+    /// Sends a request and waits (at most 5 s) for its answer.
+    async fn request(&self, to: Jid, payload: tokio_xmpp::minidom::Element) -> Option<Iq> {
+        let id = self.fresh_id("iq");
+        let from = Jid::from_str(&self.config.domain).ok();
+        let (waiter, answer) = oneshot::channel();
+        self.pending.lock().ok()?.insert(id.clone(), waiter);
+        let sent = self
+            .write_stanza(Stanza::Iq(Iq::Get {
+                from,
+                to: Some(to),
+                id: id.clone(),
+                payload,
+            }))
+            .await;
+        let answer = match sent {
+            Ok(()) => tokio::time::timeout(Duration::from_secs(5), answer)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
+        };
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&id);
+        }
+        answer
+    }
+
+    /// The full name (else the nickname) in a contact's vCard (XEP-0054).
+    async fn vcard_name(&self, contact: &str) -> Option<String> {
+        let to = Jid::from_str(contact).ok()?;
+        let Iq::Result {
+            payload: Some(vcard),
+            ..
+        } = self
+            .request(to, stanzas::element("vCard", "vcard-temp", &[]))
+            .await?
+        else {
+            return None;
+        };
+        ["FN", "NICKNAME"]
+            .into_iter()
+            .filter_map(|field| {
+                vcard
+                    .get_child(field, "vcard-temp")
+                    .map(|e| e.text().trim().to_owned())
+            })
+            .find(|name| !name.is_empty())
     }
 
     /// The stanza id part of a remote id (`contact/id`).
@@ -393,6 +458,18 @@ impl Connector for XmppConnector {
                 );
             }
         }
+    }
+
+    async fn display_name(&self, contact: &str) -> Option<String> {
+        // Group chat occupants are named by their nick; rooms by their address.
+        if contact.contains('/')
+            || contact
+                .split_once('@')
+                .is_some_and(|(_, d)| self.is_muc_domain(d))
+        {
+            return None;
+        }
+        self.vcard_name(contact).await
     }
 
     fn protocol(&self) -> Option<ThirdPartyProtocol> {

@@ -57,8 +57,14 @@ impl Runtime {
         let user =
             UserId::parse(user_id.as_str()).map_err(|e| permanent(format!("{user_id}: {e}")))?;
         let known = self.store.ghost_by_user(&user_id).await.map_err(storage)?;
+        let published = match (display_name, &known) {
+            // A new ghost without a name: ask the network once.
+            (None, None) => entry.connector.display_name(remote_id).await,
+            _ => None,
+        };
         let wanted_name = display_name
             .map(str::to_owned)
+            .or(published)
             .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
             .unwrap_or_else(|| format!("{remote_id} ({connector})"));
         if let Some(g) = &known

@@ -732,3 +732,20 @@ fn clients_find_an_xmpp_contact_through_third_party_lookup() {
     let protocol = staff.get_json("/_matrix/client/v3/thirdparty/protocol/xmpp");
     assert_eq!(protocol["user_fields"], json!(["jid"]), "{protocol}");
 }
+
+#[test]
+fn ghosts_take_their_name_from_the_vcard() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-vcard", &[]);
+    p.wait_ready(T);
+    let mut carol = XmppUser::login("carol");
+    carol.cmd(json!({"cmd": "raw", "xml": "<iq type='set' id='vc1'><vCard xmlns='vcard-temp'><FN>Carol Dupont</FN><NICKNAME>caro</NICKNAME></vCard></iq>"}));
+    std::thread::sleep(Duration::from_millis(500));
+    let staff = User::register("xvcard");
+    let ghost = ghost_of(&carol.jid);
+    let room = staff.create_room(&[&ghost], true);
+    wait_for("the XMPP ghost to join", T, || {
+        staff.members(&room).contains(&ghost).then_some(())
+    });
+    assert_eq!(staff.display_name(&ghost).as_deref(), Some("Carol Dupont"));
+}
