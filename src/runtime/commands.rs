@@ -43,7 +43,9 @@ fn help(level: PermissionLevel, networks: &[(String, String)], bot: &str) -> Str
     }
     out.push_str("Their replies come back to the same room. If a message cannot be delivered, a notice says why.\n");
     out.push_str(&format!(
-        "\nCommands, in a direct chat with {bot}:\n  help — this message\n"
+        "\nCommands, in a room with {bot}:\n  help — this message\n  \
+         !passerelle link <network> <address> — link the room with a group chat, \
+         e.g. !passerelle link xmpp team@conference.example.org\n"
     ));
     out.push_str(&format!("\nYour permission level: {level}."));
     out

@@ -188,7 +188,7 @@ impl Runtime {
             Err(e) => return e.into(),
         };
         let Some(portal) = portal else {
-            return self.handle_command(event, &content, level);
+            return self.handle_command(event, &content, level).await;
         };
         let Some(entry) = self.registry.by_name(&portal.connector) else {
             return Outcome::Skipped(format!("connector {} is not enabled", portal.connector));
@@ -317,6 +317,70 @@ impl Runtime {
         Outcome::Done(vec![to_remote(&event.room_id, &portal.connector, message)])
     }
 
+    /// `!passerelle link <network> <address>`: links this room with a group conversation of a
+    /// network (an XMPP group chat), as inviting the conversation's ghost would.
+    async fn link_room(
+        &self,
+        event: &Envelope,
+        level: PermissionLevel,
+        network: &str,
+        address: &str,
+    ) -> Result<String, String> {
+        if level < PermissionLevel::User {
+            return Err("You may not link rooms; ask your administrator.".into());
+        }
+        let entry = self
+            .registry
+            .by_name(network)
+            .ok_or_else(|| format!("No network called `{network}` is enabled."))?;
+        let contact = entry.connector.resolve_identifier(address)?;
+        let conversation = entry.connector.conversation_for(&contact, &event.sender);
+        if !entry.connector.is_group(&conversation) {
+            let ghost = entry
+                .template
+                .user_id(&contact, self.server_name())
+                .map_err(|e| e.to_string())?;
+            return Err(format!(
+                "{contact} is not a group conversation; to talk to it, invite {ghost}."
+            ));
+        }
+        let room = RoomId::parse(event.room_id.as_str()).map_err(|e| e.to_string())?;
+        let ghost = self
+            .ensure_ghost(entry, &contact, None)
+            .await
+            .map_err(|e| format!("Could not link: {e}"))?;
+        self.matrix
+            .invite(&room, None, &ghost)
+            .await
+            .map_err(|e| format!("Could not invite {ghost}: {e}"))?;
+        self.matrix
+            .join(&room, Some(&ghost))
+            .await
+            .map_err(|e| format!("{ghost} could not join: {e}"))?;
+        let connector = entry.connector.name();
+        self.store
+            .delete_portal_of(connector, &conversation)
+            .await
+            .map_err(|e| e.to_string())?;
+        let portal = Portal {
+            connector: connector.to_owned(),
+            conversation: conversation.clone(),
+            room_id: event.room_id.clone(),
+        };
+        if !self
+            .store
+            .insert_portal(&portal)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err("This room already bridges another conversation.".into());
+        }
+        entry.connector.open_conversation(&conversation);
+        Ok(format!(
+            "This room is now linked with {contact} ({connector})."
+        ))
+    }
+
     /// The first line of a message in this room, read as the portal's ghost (who can see the
     /// room), shortened; `None` if it cannot be read.
     async fn quote(&self, room: &str, reader: &str, event_id: &str) -> Option<String> {
@@ -337,7 +401,7 @@ impl Runtime {
         Some(short)
     }
 
-    fn handle_command(
+    async fn handle_command(
         &self,
         event: &Envelope,
         content: &RoomMessageEventContent,
@@ -346,6 +410,24 @@ impl Runtime {
         let MessageType::Text(text) = &content.msgtype else {
             return Outcome::Skipped("not a portal room".into());
         };
+        let mut words = text.body.split_whitespace();
+        if let (Some("!passerelle"), Some("link"), Some(network), Some(address), None) = (
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+        ) {
+            let reply = self.link_room(event, level, network, address).await;
+            return match reply {
+                Ok(text) | Err(text) => Outcome::Done(vec![notice(
+                    &event.room_id,
+                    None,
+                    &text,
+                    Some(&event.event_id),
+                )]),
+            };
+        }
         let networks: Vec<(String, String)> = self
             .registry
             .entries()

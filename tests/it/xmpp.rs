@@ -749,3 +749,42 @@ fn ghosts_take_their_name_from_the_vcard() {
     });
     assert_eq!(staff.display_name(&ghost).as_deref(), Some("Carol Dupont"));
 }
+
+#[test]
+fn the_bot_links_a_room_with_a_group_chat_on_command() {
+    let _serial = serial();
+    let p = Passerelle::start("xmpp-link", &[]);
+    p.wait_ready(T);
+    let room_jid = format!(
+        "desk{}@conference.{}",
+        crate::harness::unique(),
+        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
+    );
+    let mut bob = XmppUser::login("bob");
+    bob.cmd(json!({"cmd": "join", "room": room_jid, "nick": "bob"}));
+    bob.wait_event("bob in the room", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/bob")
+    });
+
+    let staff = User::register("xlinker");
+    let bot = crate::harness::base_config().bot_user_id();
+    let room = staff.create_room(&[&bot], false);
+    wait_for("the bot to join", T, || {
+        staff.members(&room).contains(&bot).then_some(())
+    });
+    staff.send_text(&room, &format!("!passerelle link xmpp {room_jid}"));
+    let answer = wait_for("the bot's answer", T, || {
+        staff
+            .messages(&room)
+            .into_iter()
+            .find(|m| m["sender"] == bot.as_str())
+    });
+    let text = answer["content"]["body"].as_str().unwrap_or_default();
+    assert!(text.contains("now linked"), "{text}");
+    assert!(staff.members(&room).contains(&ghost_of(&room_jid)));
+    bob.wait_event("the bridge's occupant", T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/Matrix")
+    });
+    staff.send_text(&room, "linked by command");
+    bob.wait_body("linked by command");
+}
