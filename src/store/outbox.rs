@@ -1,7 +1,7 @@
 //! The outbox: every send, to the homeserver or to a remote network, stored before its first
 //! attempt. The row id is the idempotency key reused on every retry.
 
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction, sqlite::SqliteRow};
 
 use super::{MessageMapping, Result, Store, now_ms, state};
 
@@ -49,6 +49,17 @@ pub struct OutboxRow {
     pub payload: String,
     /// Attempts made so far.
     pub attempts: i64,
+}
+
+/// Reads a row selected as `id, connector, room_id, payload, attempts`.
+fn from_row(r: &SqliteRow) -> Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.try_get(0)?,
+        connector: r.try_get(1)?,
+        room_id: r.try_get(2)?,
+        payload: r.try_get(3)?,
+        attempts: r.try_get(4)?,
+    })
 }
 
 pub(super) async fn insert(tx: &mut Transaction<'_, Sqlite>, send: &NewOutbox) -> Result<i64> {
@@ -106,16 +117,7 @@ impl Store {
         .bind(room_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(OutboxRow {
-                id: r.try_get(0)?,
-                connector: r.try_get(1)?,
-                room_id: r.try_get(2)?,
-                payload: r.try_get(3)?,
-                attempts: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Records a successful send: its result id, the message mapping, and follow-up sends.
@@ -194,16 +196,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(OutboxRow {
-                id: r.try_get(0)?,
-                connector: r.try_get(1)?,
-                room_id: r.try_get(2)?,
-                payload: r.try_get(3)?,
-                attempts: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Pending sends (both directions), for diagnostics and metrics.

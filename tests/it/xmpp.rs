@@ -576,16 +576,7 @@ fn a_matrix_room_linked_to_a_group_chat_carries_messages_both_ways() {
     let _serial = serial();
     let p = Passerelle::start("xmpp-muc", &[]);
     p.wait_ready(T);
-    let room_jid = format!(
-        "team{}@conference.{}",
-        crate::harness::unique(),
-        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
-    );
-    let mut bob = XmppUser::login("bob");
-    bob.cmd(json!({"cmd": "join", "room": room_jid, "nick": "bob"}));
-    bob.wait_event("bob in the room", T, |e| {
-        e["event"] == "presence" && e["from"] == format!("{room_jid}/bob")
-    });
+    let (mut bob, room_jid) = in_group_chat("bob", "bob", "team");
 
     // Inviting the room's ghost links the Matrix room with the group chat.
     let staff = User::register("xmuc");
@@ -657,16 +648,7 @@ fn group_chat_occupants_appear_before_they_speak() {
     let _serial = serial();
     let p = Passerelle::start("xmpp-occupants", &[]);
     p.wait_ready(T);
-    let room_jid = format!(
-        "hall{}@conference.{}",
-        crate::harness::unique(),
-        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
-    );
-    let mut carol = XmppUser::login("carol");
-    carol.cmd(json!({"cmd": "join", "room": room_jid, "nick": "Carol"}));
-    carol.wait_event("carol in the room", T, |e| {
-        e["event"] == "presence" && e["from"] == format!("{room_jid}/Carol")
-    });
+    let (_carol, room_jid) = in_group_chat("carol", "Carol", "hall");
     let staff = User::register("xhall");
     let room_ghost = ghost_of(&room_jid);
     let room = staff.create_room(&[&room_ghost], false);
@@ -686,16 +668,7 @@ fn joining_a_group_chat_alias_creates_the_linked_room() {
     let _serial = serial();
     let p = Passerelle::start("xmpp-alias", &[]);
     p.wait_ready(T);
-    let room_jid = format!(
-        "lobby{}@conference.{}",
-        crate::harness::unique(),
-        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
-    );
-    let mut alice = XmppUser::login("alice");
-    alice.cmd(json!({"cmd": "join", "room": room_jid, "nick": "alice"}));
-    alice.wait_event("alice in the room", T, |e| {
-        e["event"] == "presence" && e["from"] == format!("{room_jid}/alice")
-    });
+    let (mut alice, room_jid) = in_group_chat("alice", "alice", "lobby");
 
     let staff = User::register("xalias");
     let alias = format!(
@@ -755,16 +728,7 @@ fn the_bot_links_a_room_with_a_group_chat_on_command() {
     let _serial = serial();
     let p = Passerelle::start("xmpp-link", &[]);
     p.wait_ready(T);
-    let room_jid = format!(
-        "desk{}@conference.{}",
-        crate::harness::unique(),
-        crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
-    );
-    let mut bob = XmppUser::login("bob");
-    bob.cmd(json!({"cmd": "join", "room": room_jid, "nick": "bob"}));
-    bob.wait_event("bob in the room", T, |e| {
-        e["event"] == "presence" && e["from"] == format!("{room_jid}/bob")
-    });
+    let (mut bob, room_jid) = in_group_chat("bob", "bob", "desk");
 
     let staff = User::register("xlinker");
     let bot = crate::harness::base_config().bot_user_id();
@@ -787,4 +751,16 @@ fn the_bot_links_a_room_with_a_group_chat_on_command() {
     });
     staff.send_text(&room, "linked by command");
     bob.wait_body("linked by command");
+}
+
+/// Logs `user` in and joins a fresh group chat `<prefix><n>@conference…` as `nick`.
+fn in_group_chat(user: &str, nick: &str, prefix: &str) -> (XmppUser, String) {
+    let host = crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST");
+    let room_jid = format!("{prefix}{}@conference.{host}", crate::harness::unique());
+    let mut member = XmppUser::login(user);
+    member.cmd(json!({"cmd": "join", "room": room_jid, "nick": nick}));
+    member.wait_event(&format!("{user} in the group chat"), T, |e| {
+        e["event"] == "presence" && e["from"] == format!("{room_jid}/{nick}")
+    });
+    (member, room_jid)
 }
