@@ -326,6 +326,10 @@ pub trait InboundSink: Send + Sync {
     /// Stores `message` durably; after `Ok` the connector may acknowledge it to the network.
     /// A message already stored under the same `remote_id` is accepted again without effect.
     async fn commit(&self, connector: &str, message: Inbound) -> Result<(), ConnectorError>;
+
+    /// Says the connector is connected again: sends waiting to be retried are tried now
+    /// instead of at the end of their backoff.
+    fn back_online(&self, connector: &str);
 }
 
 /// What the runtime gives a connector's `run`.

@@ -65,6 +65,8 @@ pub struct Runtime {
     permissions: Permissions,
     bot: OwnedUserId,
     wake: Notify,
+    /// Wakes workers waiting out a backoff (a connector is back online).
+    retry_now: Notify,
     hs_reachable: AtomicBool,
     shutdown: CancellationToken,
     /// Every queue worker, so shutdown can wait for the items in flight.
@@ -101,6 +103,7 @@ impl Runtime {
             registry,
             bot,
             wake: Notify::new(),
+            retry_now: Notify::new(),
             hs_reachable: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             workers: TaskTracker::new(),

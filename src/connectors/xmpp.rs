@@ -317,6 +317,7 @@ impl Connector for XmppConnector {
                     self.connected.store(true, Ordering::Relaxed);
                     self.set_error(None);
                     tracing::info!(connector = NAME, domain = %self.config.domain, "Connected to the XMPP server.");
+                    ctx.inbound.back_online(NAME);
                     let ended = self.session(&mut link, &mut queue, &ctx).await;
                     self.connected.store(false, Ordering::Relaxed);
                     match ended {

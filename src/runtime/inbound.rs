@@ -48,6 +48,16 @@ impl InboundSink for Sink {
         }
         Ok(())
     }
+
+    fn back_online(&self, connector: &str) {
+        if let Some(runtime) = self.runtime.upgrade() {
+            tracing::debug!(
+                connector,
+                "Connector back online; retrying waiting sends now."
+            );
+            runtime.retry_now.notify_waiters();
+        }
+    }
 }
 
 impl Runtime {

@@ -208,10 +208,12 @@ impl Runtime {
         }
     }
 
-    /// Sleeps unless shutting down; `false` if shutdown came first.
+    /// Sleeps unless shutting down, or until a connector comes back online; `false` if
+    /// shutdown came first.
     async fn pause(&self, delay: Duration) -> bool {
         tokio::select! {
             () = tokio::time::sleep(delay) => true,
+            () = self.retry_now.notified() => true,
             () = self.shutdown.cancelled() => false,
         }
     }
