@@ -27,7 +27,8 @@ pub(super) async fn user(
     match runtime.ensure_ghost(entry, &remote_id, None).await {
         Ok(_) => Ok(Json(json!({}))),
         Err(e) => {
-            tracing::warn!(user_id, error = %e, "Cannot register the queried ghost.");
+            tracing::warn!(error = %e, "Cannot register a queried ghost.");
+            tracing::debug!(user_id, "Ghost that could not be registered.");
             Err(AppError::internal())
         }
     }

@@ -101,7 +101,8 @@ impl Runtime {
                     return Outcome::Skipped("invalid ghost id".into());
                 };
                 if level < PermissionLevel::User {
-                    tracing::info!(sender = %event.sender, ghost = target, "Declining a ghost invitation from a user without permission.");
+                    tracing::info!(sender = %event.sender, "Declining a ghost invitation from a user without permission.");
+                    tracing::debug!(ghost = target, "Declined ghost.");
                     return match self.matrix.leave(&room, Some(&ghost)).await {
                         Ok(()) => Outcome::Done(Vec::new()),
                         Err(e) => e.into(),

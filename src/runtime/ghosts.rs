@@ -76,7 +76,7 @@ impl Runtime {
         let localpart = entry.template.localpart(remote_id);
         if !known.as_ref().is_some_and(|g| g.registered) {
             self.matrix.register(&localpart).await?;
-            tracing::info!(user_id = %user, "Ghost registered.");
+            tracing::debug!(user_id = %user, "Ghost registered.");
         }
         self.matrix.set_display_name(&user, &wanted_name).await?;
         self.store
