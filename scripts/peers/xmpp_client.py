@@ -4,9 +4,12 @@
 Usage::
 
     xmpp_client.py --jid alice@localhost --password alicepw --server 127.0.0.1:5222
+        [--no-auto-receipts] [--timeout SECONDS] [-v|-vv]
 
 The client logs in over plain TCP (SASL PLAIN, no TLS), sends its presence,
-fetches its roster and prints ``{"event": "ready", "jid": FULL_JID}``.
+fetches its roster and prints ``{"event": "ready", "jid": FULL_JID}`` (the
+echo of its own presence may come first). ``--jid`` may carry a resource;
+otherwise the server picks one.
 
 Then it reads one JSON command per line on stdin and prints one JSON event
 per line on stdout (each line flushed; logs go to stderr only). Commands
@@ -32,8 +35,9 @@ Commands:
 * ``{"cmd": "displayed", "to", "id", "type"}``: XEP-0333 displayed marker.
 * ``{"cmd": "received", "to", "id", "type"}``: XEP-0184 receipt.
 * ``{"cmd": "join", "room", "nick", "password", "history"}``: XEP-0045 join
-  (``history``: at most that many history messages); ``{"cmd": "leave",
-  "room"}``; ``{"cmd": "subject", "room", "subject"}``.
+  (``history``: at most that many history messages); the outcome shows as
+  presence events (status code 110 for our own). ``{"cmd": "leave", "room",
+  "nick"}``; ``{"cmd": "subject", "room", "subject"}``.
 * ``{"cmd": "presence", "to", "type", "show", "status"}``: any presence,
   e.g. ``"type": "subscribe"``.
 * ``{"cmd": "raw", "xml"}``: writes the string to the stream unmodified.
@@ -63,8 +67,13 @@ by slixmpp inside the stream, i.e. without the ``jabber:client`` xmlns):
   from, to, id, error_type, condition, text, xml``.
 * ``disco``: ``jid, node, identities: [{category, type, name, lang}],
   features: [...], xml``.
+* ``command_error``: ``cmd, error``.
 * ``disconnected`` (``reason``), after which the process exits: 0 after
   ``quit``, 1 otherwise. ``auth_failed`` precedes it on a bad password.
+
+One event is one line, however large the stanza (Prosody accepts up to
+256 KiB from a client and 512 KiB from a component): readers must not cap
+line length at 64 KiB.
 
 Receipt requests in chat/normal/headline messages are answered
 automatically (``--no-auto-receipts`` turns that off); nothing else is
@@ -81,7 +90,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, cast
 from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP, Iq, Message, Presence
@@ -93,6 +102,8 @@ from slixmpp.xmlstream.matcher import MatchXPath
 log = logging.getLogger("xmpp_client")
 
 Json = dict[str, Any]
+MessageType = Literal["chat", "error", "groupchat", "headline", "normal"]
+MESSAGE_TYPES = ("chat", "error", "groupchat", "headline", "normal")
 
 # Namespaces read from incoming stanzas.
 NS_CLIENT = "jabber:client"
@@ -118,9 +129,12 @@ RETRACT_FALLBACK = "This person attempted to retract a previous message, but you
 
 
 def emit(event: Json) -> None:
-    """Writes one event as a JSON line on stdout."""
-    sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    """Writes one event as a JSON line on stdout; exits if nobody reads it."""
+    try:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        os._exit(1)
 
 
 def q(ns: str, name: str) -> str:
@@ -189,8 +203,8 @@ class TestClient(ClientXMPP):
         ):
             self.register_plugin(plugin)
         # One event per stanza, whatever plugin handlers exist for it.
-        self.register_handler(Callback("passerelle messages", MatchXPath(q(NS_CLIENT, "message")), self._on_message))
-        self.register_handler(Callback("passerelle presences", MatchXPath(q(NS_CLIENT, "presence")), self._on_presence))
+        self.register_handler(Callback("every message", MatchXPath(q(NS_CLIENT, "message")), self._on_message))
+        self.register_handler(Callback("every presence", MatchXPath(q(NS_CLIENT, "presence")), self._on_presence))
         self.add_event_handler("session_start", self._on_session_start)
         self.add_event_handler("failed_all_auth", self._on_failed_auth)
         self.add_event_handler("disconnected", self._on_disconnected)
@@ -220,7 +234,8 @@ class TestClient(ClientXMPP):
         ev["xml"] = self.wire(stanza)
         return ev
 
-    def _on_message(self, msg: Message) -> None:
+    def _on_message(self, stanza: StanzaBase) -> None:
+        msg = cast(Message, stanza)
         if msg.xml.get("type") == "error":
             emit(self._error_event(msg, "message"))
             return
@@ -285,7 +300,8 @@ class TestClient(ClientXMPP):
                 return el.get("id", "")
         return ids[0].get("id", "")
 
-    def _on_presence(self, pres: Presence) -> None:
+    def _on_presence(self, stanza: StanzaBase) -> None:
+        pres = cast(Presence, stanza)
         xml = pres.xml
         if xml.get("type") == "error":
             emit(self._error_event(pres, "presence"))
@@ -342,7 +358,7 @@ class TestClient(ClientXMPP):
     def message(self, cmd: Json, default_type: str = "chat", *, origin_id: bool = True) -> Message:
         """A message to ``cmd["to"]`` with ``cmd["id"]`` (or a fresh id)."""
         to = require(cmd, "to")
-        msg = self.make_message(mto=JID(to), mtype=cmd.get("type") or default_type)
+        msg = self.make_message(mto=JID(to), mtype=message_type(cmd.get("type") or default_type))
         msg["id"] = cmd.get("id") or self.new_id()
         if origin_id:
             msg["origin_id"]["id"] = msg["id"]
@@ -350,7 +366,7 @@ class TestClient(ClientXMPP):
 
     def make_receipt(self, to: JID | str, acked_id: str, mtype: str | None = None) -> Message:
         """An XEP-0184 receipt for message ``acked_id``."""
-        msg = self.make_message(mto=JID(to), mtype=mtype if mtype in ("chat", "normal") else None)
+        msg = self.make_message(mto=JID(to), mtype="chat" if mtype == "chat" else None)
         msg["id"] = self.new_id()
         msg["receipt"] = acked_id
         return msg
@@ -515,6 +531,13 @@ class TestClient(ClientXMPP):
         spawn(disco())
 
 
+def message_type(value: Any) -> MessageType:
+    """A valid message type attribute."""
+    if value not in MESSAGE_TYPES:
+        raise CommandError(f"bad message type {value!r}")
+    return cast(MessageType, value)
+
+
 def require(cmd: Json, key: str) -> Any:
     """``cmd[key]``, which must be present and non-empty."""
     value = cmd.get(key)
@@ -624,12 +647,12 @@ async def main() -> int:
     threading.Thread(target=read_stdin, args=(loop, queue), daemon=True).start()
     client.connect(host, int(port))
     spawn(run_commands(client, queue))
-    try:
-        await asyncio.wait_for(client.ready.wait(), args.timeout)
-    except asyncio.TimeoutError:
-        if not _exit_code.done():
-            emit({"event": "disconnected", "reason": f"no session after {args.timeout}s"})
-            finish(1)
+    ready = asyncio.ensure_future(client.ready.wait())
+    await asyncio.wait({ready, _exit_code}, timeout=args.timeout, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done() and not _exit_code.done():
+        emit({"event": "disconnected", "reason": f"no session after {args.timeout}s"})
+        finish(1)
+    ready.cancel()
     return await _exit_code
 
 

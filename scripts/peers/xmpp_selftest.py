@@ -51,6 +51,7 @@ class Peer:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(CLIENT), "--jid", jid, "--password", password, "--server", server, "-v", *extra,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            limit=16 << 20,  # an event line holds a whole stanza
         )
         stderr.close()
         return cls(name, proc, log_dir / f"client-{name}.jsonl")
@@ -91,8 +92,11 @@ class Peer:
                 pending = "\n  ".join(json.dumps(e, ensure_ascii=False)[:400] for e in self.events[-8:])
                 raise CheckFailed(f"{self.name}: no {what} within {timeout}s; unconsumed events:\n  {pending}") from None
 
-    async def message(self, what: str, timeout: float = 5, **fields: Any) -> Json:
-        """Waits for a message event whose fields equal ``fields``."""
+    async def message(self, what: str, *, frm: str | None = None, timeout: float = 5, **fields: Any) -> Json:
+        """Waits for a message event whose fields equal ``fields`` (and
+        whose sender is ``frm``)."""
+        if frm is not None:
+            fields["from"] = frm
         return await self.expect(
             what, lambda e: e["event"] == "message" and all(e.get(k) == v for k, v in fields.items()), timeout
         )
@@ -113,6 +117,11 @@ class Peer:
 def check(cond: bool, message: str) -> None:
     if not cond:
         raise CheckFailed(message)
+
+
+def disco_answer(jid: str) -> Pred:
+    """Matches the disco (or error) event answering a disco of ``jid``."""
+    return lambda e: e["event"] in ("disco", "error") and e.get("jid", e.get("from")) == jid
 
 
 class Component(ComponentXMPP):
@@ -176,7 +185,7 @@ async def main() -> int:
             check(ev.get(k) == v, f"bob got {k}={ev.get(k)!r}, want {v!r}")
         check('<markable xmlns="urn:xmpp:chat-markers:0" />' in ev["xml"], "no <markable/> in xml")
         # bob's client answers the receipt request on its own.
-        await alice.message("automatic receipt for m1", received="m1", **{"from": ctx["bob"]})
+        await alice.message("automatic receipt for m1", received="m1", frm=ctx["bob"])
 
     async def correct() -> None:
         peers["alice"].send(cmd="correct", to="bob@localhost", id="m1c", replace_id="m1", body="hello bob!")
@@ -245,7 +254,7 @@ async def main() -> int:
         ev = await alice.expect("groupchat reaction", lambda e: "reactions" in e)
         check(ev["reactions"] == {"id": stanza_id, "emojis": ["❤️"]} and ev["from"] == f"{ROOM}/Bob", f"{ev}")
         bob.send(cmd="chatstate", to=ROOM, type="groupchat", state="composing")
-        await alice.message("groupchat chat state", chatstate="composing", **{"from": f"{ROOM}/Bob"})
+        await alice.message("groupchat chat state", chatstate="composing", frm=f"{ROOM}/Bob")
         alice.send(cmd="subject", room=ROOM, subject="Bridged room")
         for p in (alice, bob):
             await p.message("subject", subject="Bridged room", type="groupchat")
@@ -258,7 +267,7 @@ async def main() -> int:
         alice = peers["alice"]
         for jid, category, kind in (("localhost", "server", "im"), ("conference.localhost", "conference", "text")):
             alice.send(cmd="disco", to=jid)
-            ev = await alice.expect(f"disco {jid}", lambda e, j=jid: e["event"] in ("disco", "error") and e.get("jid", e.get("from")) == j)
+            ev = await alice.expect(f"disco {jid}", disco_answer(jid))
             check(ev["event"] == "disco", f"disco {jid}: {ev}")
             check({"category": category, "type": kind} in [{k: i[k] for k in ("category", "type")} for i in ev["identities"]],
                   f"{jid} identities {ev['identities']}")
@@ -278,9 +287,9 @@ async def main() -> int:
         reply = comp.make_message(mto=msg["from"], mfrom=f"someone@{args.domain}/bridge", mbody="from the bridge", mtype="chat")
         reply["id"] = "c2"
         reply.send()
-        await peers["alice"].message("ghost reply", id="c2", body="from the bridge", **{"from": f"someone@{args.domain}/bridge"})
+        await peers["alice"].message("ghost reply", id="c2", body="from the bridge", frm=f"someone@{args.domain}/bridge")
         peers["alice"].send(cmd="disco", to=args.domain)
-        ev = await peers["alice"].expect("component disco", lambda e: e["event"] in ("disco", "error") and e.get("jid", e.get("from")) == args.domain)
+        ev = await peers["alice"].expect("component disco", disco_answer(args.domain))
         check(ev["event"] == "disco", f"component disco {ev}")
 
     async def component_gone() -> None:
