@@ -9,9 +9,13 @@ repo=$PWD
 # the Python virtualenvs are shared.
 export SYNAPSE_VENV=${SYNAPSE_VENV:-$repo/target/peers/venv}
 export HELPERS_VENV=${HELPERS_VENV:-$repo/target/peers/helpers}
+# PASSERELLE_IT_PORT_OFFSET shifts every port, so two checkouts can run their tests at once.
 export PEERS_DIR=$repo/target/peers-it
-export SYNAPSE_PORT=8018
-export PROSODY_C2S_PORT=5242 PROSODY_COMPONENT_PORT=5367
+off=${PASSERELLE_IT_PORT_OFFSET:-0}
+[[ $off =~ ^[0-9]+$ ]] || { echo "PASSERELLE_IT_PORT_OFFSET must be a number" >&2; exit 2; }
+export SYNAPSE_PORT=$((8018 + off))
+export PROSODY_C2S_PORT=$((5242 + off)) PROSODY_COMPONENT_PORT=$((5367 + off))
+as_port=$((29343 + off)) control_port=$((29565 + off))
 export PROSODY_COMPONENT_DOMAIN=matrix.localhost PROSODY_COMPONENT_SECRET=it-component-secret
 export PASSERELLE_IT_XMPP_HOST=localhost PASSERELLE_IT_XMPP_DOMAIN=$PROSODY_COMPONENT_DOMAIN
 scripts/peers/install-peers.sh synapse prosody helpers
@@ -22,13 +26,13 @@ it=$repo/target/it
 rm -rf "$it" && mkdir -p "$it"
 cat >"$it/config.yaml" <<YAML
 homeserver:
-  url: "http://127.0.0.1:8018"
+  url: "http://127.0.0.1:$SYNAPSE_PORT"
   server_name: "localhost"
   max_backoff: "10s"
 appservice:
   id: "passerelle-it"
-  bind: "127.0.0.1:29343"
-  url: "http://127.0.0.1:29343"
+  bind: "127.0.0.1:$as_port"
+  url: "http://127.0.0.1:$as_port"
   as_token: "CHANGE_ME"
   hs_token: "CHANGE_ME"
   bot_localpart: "passerelle"
@@ -38,7 +42,7 @@ permissions:
 connectors:
   - type: "test"
     ghost_template: "_test_{id}"
-    control_bind: "127.0.0.1:29565"
+    control_bind: "127.0.0.1:$control_port"
     echo: true
   - type: "xmpp"
     server: "127.0.0.1:$PROSODY_COMPONENT_PORT"
