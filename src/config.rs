@@ -6,6 +6,7 @@
 //! `_FILE` reads the value from that file (for secrets). [`Config::validate`] then checks
 //! what types cannot express.
 
+mod email;
 pub mod env;
 mod secret;
 mod validate;
@@ -25,6 +26,7 @@ use url::Url;
 #[cfg(test)]
 pub(crate) use self::validate::is_localpart;
 pub use self::{
+    email::{AfterBridging, EmailConnectorConfig, ImapConfig, Security, SmtpConfig},
     secret::{PLACEHOLDER_PREFIX, Secret},
     validate::ValidationError,
 };
@@ -227,6 +229,8 @@ pub enum ConnectorConfig {
     Test(TestConnectorConfig),
     /// XMPP, as an external component (XEP-0114) of the organisation's XMPP server.
     Xmpp(XmppConnectorConfig),
+    /// Email: a mailbox read over IMAP, mail sent through an SMTP relay.
+    Email(Box<EmailConnectorConfig>),
 }
 
 impl ConnectorConfig {
@@ -235,6 +239,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(c) => &c.ghost_template,
             Self::Xmpp(c) => &c.ghost_template,
+            Self::Email(c) => &c.ghost_template,
         }
     }
 
@@ -243,6 +248,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(c) => &c.inbound,
             Self::Xmpp(c) => &c.inbound,
+            Self::Email(c) => &c.inbound,
         }
     }
 
@@ -251,6 +257,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(_) => "test",
             Self::Xmpp(_) => "xmpp",
+            Self::Email(_) => "email",
         }
     }
 }

@@ -190,6 +190,9 @@ pub struct Capabilities {
     pub media: bool,
     /// Largest text body, in bytes, if limited.
     pub max_body_bytes: Option<usize>,
+    /// Wants the sender's room display name in [`Sender::display_name`] (e.g. for a `From`
+    /// header); costs one homeserver request per message.
+    pub sender_names: bool,
 }
 
 /// The Matrix user a message comes from.
@@ -223,6 +226,10 @@ pub struct Outbound {
     /// A short quote of the message replied to, for networks that show replies as quotes.
     #[serde(default)]
     pub reply_quote: Option<String>,
+    /// Remote id of the first message of the thread this one is in (a Matrix `m.thread`), if
+    /// the thread's root is bridged.
+    #[serde(default)]
+    pub thread_root: Option<String>,
 }
 
 /// A message from the network, for the runtime to bridge into Matrix.
@@ -251,9 +258,16 @@ pub struct Inbound {
     /// A message, or an action on an earlier one.
     #[serde(default)]
     pub kind: InboundKind,
-    /// Files the message links to, for the runtime to fetch and post (within the media limits).
+    /// Files the message links to or carries, for the runtime to post (within the media limits).
     #[serde(default)]
     pub files: Vec<RemoteFile>,
+    /// Remote id of the first message of the thread this one belongs to: the message is posted
+    /// in that message's Matrix thread (`m.thread`).
+    #[serde(default)]
+    pub thread: Option<String>,
+    /// An automated message (an auto-reply, a report): posted as a notice.
+    #[serde(default)]
+    pub notice: bool,
 }
 
 /// A file a remote message points to.
@@ -265,6 +279,34 @@ pub struct RemoteFile {
     pub filename: Option<String>,
     /// Its MIME type, if the network gives one.
     pub content_type: Option<String>,
+    /// The file itself, when the message carries it (an email attachment); then `url` only
+    /// names it in messages.
+    #[serde(default, with = "inline_data", skip_serializing_if = "Option::is_none")]
+    pub data: Option<Vec<u8>>,
+}
+
+/// Inline file bytes as base64 in the stored JSON.
+mod inline_data {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        data: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match data {
+            Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// What an inbound item is. Targets are remote message ids of the same connector.

@@ -1,6 +1,7 @@
 //! The enabled connectors, built from the configuration. Adding a network touches this file
 //! (one `match` arm) and its own module only.
 
+pub mod email;
 pub mod test;
 pub mod xmpp;
 
@@ -10,6 +11,7 @@ use crate::{
     config::ConnectorConfig,
     connector::{Connector, ThirdPartyProtocol},
     ids::{GhostTemplate, IdError, split_user_id},
+    store::Store,
 };
 
 /// One enabled connector with its ghost template.
@@ -29,14 +31,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Builds every configured connector.
-    pub fn build(configs: &[ConnectorConfig]) -> Result<Self, IdError> {
+    /// Builds every configured connector; `store` holds the state connectors keep (`None` when
+    /// they only get probed).
+    pub fn build(configs: &[ConnectorConfig], store: Option<&Store>) -> Result<Self, IdError> {
         let mut entries = Vec::with_capacity(configs.len());
         for config in configs {
             let template = GhostTemplate::parse(config.ghost_template())?;
             let connector: Arc<dyn Connector> = match config {
                 ConnectorConfig::Test(c) => Arc::new(test::TestConnector::new(c.clone())),
                 ConnectorConfig::Xmpp(c) => Arc::new(xmpp::XmppConnector::new(c.clone())),
+                ConnectorConfig::Email(c) => {
+                    Arc::new(email::EmailConnector::new((**c).clone(), store.cloned()))
+                }
             };
             entries.push(Entry {
                 connector,

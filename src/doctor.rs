@@ -114,7 +114,7 @@ pub async fn run(config_path: &Path, registration_path: &Path) -> Vec<Check> {
         }
     };
     checks.extend(check_homeserver(&config, &client).await);
-    match Registry::build(&config.connectors) {
+    match Registry::build(&config.connectors, None) {
         Ok(registry) => {
             if registry.entries().is_empty() {
                 checks.push(Check::fail(

@@ -19,6 +19,17 @@ pub fn sanitize(html: &str) -> Option<String> {
     Some(parsed.to_string())
 }
 
+/// Like [`sanitize`], also dropping every `elements` element with its content (e.g. the quoted
+/// history of a mail).
+pub fn sanitize_without(html: &str, elements: &[&'static str]) -> Option<String> {
+    if nesting_bound(html) > MAX_DEPTH {
+        return None;
+    }
+    let parsed = Html::parse(html);
+    parsed.sanitize_with(&SanitizerConfig::strict().remove_elements(elements.iter().copied()));
+    Some(parsed.to_string())
+}
+
 /// An upper bound of the tag nesting: every opening tag counts, every closing tag uncounts
 /// (void and self-closing tags only make the bound larger, which is the safe side).
 fn nesting_bound(html: &str) -> usize {

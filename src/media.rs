@@ -51,6 +51,23 @@ impl Fetcher {
         }
     }
 
+    /// A file the remote message carried itself, checked against the same size limit;
+    /// `name` is its file name.
+    pub fn inline(&self, data: Vec<u8>, name: &str) -> Result<Fetched, FetchError> {
+        if data.len() as u64 > self.max_bytes {
+            return Err(FetchError::Permanent(format!(
+                "{} is larger than the {} limit",
+                bytesize::ByteSize::b(data.len() as u64),
+                bytesize::ByteSize::b(self.max_bytes)
+            )));
+        }
+        Ok(Fetched {
+            data,
+            content_type: None,
+            filename: name.to_owned(),
+        })
+    }
+
     /// Fetches `url`: http or https only, no redirects, every resolved address checked, the
     /// connection pinned to a checked address, at most `max_bytes`.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {

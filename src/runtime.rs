@@ -84,7 +84,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the runtime; nothing runs until [`Runtime::start`].
     pub fn new(config: Arc<Config>, store: Store) -> Result<Arc<Self>, StartError> {
-        let registry = Registry::build(&config.connectors)
+        let registry = Registry::build(&config.connectors, Some(&store))
             .map_err(|e| StartError::Connector(e.to_string()))?;
         let matrix = MatrixClient::new(&config)?;
         let bot_id = config.bot_user_id();

@@ -1,6 +1,7 @@
 //! Durable state in SQLite (WAL): homeserver transactions, inbox, outbox, ghosts, portals and
 //! the message map. Queries use only SQL that PostgreSQL also runs.
 
+mod email;
 mod ghosts;
 mod inbox;
 mod messages;
@@ -16,6 +17,7 @@ use sqlx::{
 };
 
 pub use self::{
+    email::{EmailMark, EmailThreadEntry},
     ghosts::Ghost,
     inbox::{InboxRow, NewInboxEvent, RemoteInboxRow},
     messages::MessageMapping,

@@ -117,6 +117,13 @@ impl Config {
                     ));
                 }
             }
+            if let super::ConnectorConfig::Email(e) = connector {
+                problems.extend(
+                    super::email::problems(e)
+                        .into_iter()
+                        .map(|(key, why)| problem(format!("connectors.{i}.{key}"), why)),
+                );
+            }
             if let Some(room) = &connector.inbound().room
                 && ruma::RoomAliasId::parse(room.as_str()).is_err()
             {
@@ -143,6 +150,11 @@ impl Config {
                 && x.secret.is_placeholder()
             {
                 keys.push("connectors[type=xmpp].secret");
+            }
+            if let super::ConnectorConfig::Email(e) = c
+                && e.imap.password.is_placeholder()
+            {
+                keys.push("connectors[type=email].imap.password");
             }
         }
         keys

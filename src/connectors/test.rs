@@ -217,7 +217,7 @@ async fn inject(
         reply_to: None,
         recipient: None,
         kind: InboundKind::Message,
-        files: Vec::new(),
+        ..Inbound::default()
     };
     match sink.commit(NAME, inbound).await {
         Ok(()) => (StatusCode::OK, Json(json!({"remote_id": remote_id}))),
@@ -311,7 +311,7 @@ impl Shared {
             reply_to: Some(remote_id.to_owned()),
             recipient: None,
             kind: InboundKind::Message,
-            files: Vec::new(),
+            ..Inbound::default()
         };
         let sink = sink.clone();
         tokio::spawn(async move {
@@ -387,6 +387,7 @@ impl Connector for TestConnector {
             formatted: false,
             media: false,
             max_body_bytes: Some(64 * 1024),
+            sender_names: false,
         }
     }
 

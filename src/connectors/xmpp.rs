@@ -290,6 +290,7 @@ impl Connector for XmppConnector {
             formatted: false,
             media: false,
             max_body_bytes: max,
+            sender_names: false,
         }
     }
 

@@ -259,6 +259,7 @@ impl Runtime {
         let mut reply_to = None;
         let mut reply_quote = None;
         let mut edit_of = None;
+        let mut thread_root = None;
         let mut body = body;
         match &content.relates_to {
             Some(Relation::Reply(reply)) => {
@@ -296,21 +297,41 @@ impl Runtime {
                     body = new_body.to_owned();
                 }
             }
+            Some(Relation::Thread(thread)) => {
+                thread_root = self.remote_id_in(&portal, thread.event_id.as_str()).await;
+                // A client's fallback reply points at the thread's latest event, not at a
+                // message the user chose to answer.
+                if !thread.is_falling_back
+                    && let Some(in_reply_to) = &thread.in_reply_to
+                {
+                    reply_to = self
+                        .remote_id_in(&portal, in_reply_to.event_id.as_str())
+                        .await;
+                }
+                body = strip_reply_fallback(&body);
+            }
             _ => {}
         }
+        let display_name = if entry.connector.capabilities().sender_names {
+            self.member_name(&event.room_id, &ghost, &event.sender)
+                .await
+        } else {
+            None
+        };
         let message = RemoteMessage {
             reply_quote,
             conversation: portal.conversation.clone(),
             event_id: event.event_id.clone(),
             sender: Sender {
                 user_id: event.sender.clone(),
-                display_name: None,
+                display_name,
             },
             body,
             html: html.map(|h| strip_reply_html(&h)),
             msgtype,
             reply_to,
             edit_of,
+            thread_root,
             ghost,
             attachment,
             action: RemoteAction::Message,
@@ -380,6 +401,34 @@ impl Runtime {
         Ok(format!(
             "This room is now linked with {contact} ({connector})."
         ))
+    }
+
+    /// The remote id of `event_id` if it is bridged in this portal.
+    async fn remote_id_in(&self, portal: &Portal, event_id: &str) -> Option<String> {
+        match self.store.message_by_event(event_id).await {
+            Ok(Some(m)) if m.room_id == portal.room_id && m.connector == portal.connector => {
+                Some(m.remote_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// `user`'s display name in this room (else their profile's), read as the portal's ghost;
+    /// `None` if unset or unreadable.
+    async fn member_name(&self, room: &str, reader: &str, user: &str) -> Option<String> {
+        let room = RoomId::parse(room).ok()?;
+        let reader = UserId::parse(reader).ok()?;
+        let member = self
+            .matrix
+            .state(&room, Some(&reader), "m.room.member", user)
+            .await
+            .ok()?;
+        member
+            .get("displayname")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
     }
 
     /// The first line of a message in this room, read as the portal's ghost (who can see the

@@ -133,24 +133,30 @@ impl Runtime {
             })
         };
         let mut sends = Vec::new();
+        let relation = match self.relation_of(&row.connector, &room, &message).await {
+            Ok(r) => r,
+            Err(e) => return e.into(),
+        };
         // By convention an out-of-band file's body is just its URL: the file stands for it.
         let body_is_link = message.files.len() == 1 && message.body.trim() == message.files[0].url;
         if !message.body.is_empty() && !body_is_link {
-            let mut content = json!({"msgtype": "m.text", "body": message.body});
+            let msgtype = if message.notice { "m.notice" } else { "m.text" };
+            let mut content = json!({"msgtype": msgtype, "body": message.body});
             if let Some(html) = &message.html {
                 content["format"] = json!("org.matrix.custom.html");
                 content["formatted_body"] = json!(html);
             }
-            if let Some(target) = &message.reply_to
-                && let Ok(Some(m)) = self.store.message_by_remote(&row.connector, target).await
-                && m.room_id == room
-            {
-                content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": m.event_id}});
+            if let Some(relation) = &relation {
+                content["m.relates_to"] = relation.clone();
             }
             sends.push(self.ghost_event(&room, &ghost, content, message.timestamp_ms, remote()));
         }
         for file in &message.files {
-            let content = match self.fetcher.fetch(&file.url).await {
+            let fetched = match &file.data {
+                Some(data) => self.fetcher.inline(data.clone(), &file.url),
+                None => self.fetcher.fetch(&file.url).await,
+            };
+            let content = match fetched {
                 Ok(fetched) => {
                     let content_type = file
                         .content_type
@@ -172,8 +178,13 @@ impl Runtime {
                     } else {
                         "m.file"
                     };
-                    json!({"msgtype": msgtype, "body": filename, "filename": filename, "url": mxc,
-                           "info": {"mimetype": content_type, "size": size}})
+                    let mut content = json!({"msgtype": msgtype, "body": filename,
+                        "filename": filename, "url": mxc,
+                        "info": {"mimetype": content_type, "size": size}});
+                    if let Some(relation) = &relation {
+                        content["m.relates_to"] = relation.clone();
+                    }
+                    content
                 }
                 Err(FetchError::Transient(why)) => {
                     return Outcome::Retry {
@@ -189,6 +200,41 @@ impl Runtime {
             sends.push(self.ghost_event(&room, &ghost, content, message.timestamp_ms, mapping));
         }
         Outcome::Done(sends)
+    }
+
+    /// The `m.relates_to` of a remote message: in its thread when the thread's first message is
+    /// bridged in this room (replying to the message it answers, if bridged too), else a reply.
+    async fn relation_of(
+        &self,
+        connector: &str,
+        room: &str,
+        message: &Inbound,
+    ) -> Result<Option<serde_json::Value>, crate::store::Error> {
+        let in_room = |m: Option<crate::store::MessageMapping>| m.filter(|m| m.room_id == room);
+        let reply = match &message.reply_to {
+            Some(target) => in_room(self.store.message_by_remote(connector, target).await?),
+            None => None,
+        };
+        let root = match &message.thread {
+            Some(root) if *root != message.remote_id => {
+                in_room(self.store.message_by_remote(connector, root).await?)
+            }
+            _ => None,
+        };
+        Ok(match (root, reply) {
+            (Some(root), reply) => {
+                let falling_back = reply.is_none();
+                let in_reply_to = reply.map_or(root.event_id.clone(), |r| r.event_id);
+                Some(json!({
+                    "rel_type": "m.thread",
+                    "event_id": root.event_id,
+                    "is_falling_back": falling_back,
+                    "m.in_reply_to": {"event_id": in_reply_to},
+                }))
+            }
+            (None, Some(reply)) => Some(json!({"m.in_reply_to": {"event_id": reply.event_id}})),
+            (None, None) => None,
+        })
     }
 
     fn ghost_event(

@@ -97,6 +97,9 @@ pub struct RemoteMessage {
     pub reply_quote: Option<String>,
     /// Remote id of the message this edits, if it is an edit.
     pub edit_of: Option<String>,
+    /// Remote id of the root of the Matrix thread the message is in.
+    #[serde(default)]
+    pub thread_root: Option<String>,
     /// The ghost of the conversation, who posts notices about this message.
     pub ghost: String,
     /// The file of an `m.image`/`m.file`/… message.
@@ -386,6 +389,7 @@ impl Runtime {
             msgtype: message.msgtype.clone(),
             reply_to: message.reply_to.clone(),
             reply_quote: message.reply_quote.clone(),
+            thread_root: message.thread_root.clone(),
         };
         let connector = &entry.connector;
         let result = match (&message.action, &message.attachment, &message.edit_of) {

@@ -59,6 +59,7 @@ impl Runtime {
             reply_to: None,
             reply_quote: None,
             edit_of: None,
+            thread_root: None,
             ghost: ghost.to_owned(),
             attachment: None,
             action,

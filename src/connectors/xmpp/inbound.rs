@@ -128,6 +128,7 @@ impl XmppConnector {
                     ..RemoteFile::default()
                 })
                 .collect(),
+            ..Inbound::default()
         };
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");
