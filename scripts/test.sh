@@ -16,9 +16,14 @@ off=${PASSERELLE_IT_PORT_OFFSET:-0}
 export SYNAPSE_PORT=$((8018 + off))
 export PROSODY_C2S_PORT=$((5242 + off)) PROSODY_COMPONENT_PORT=$((5367 + off))
 as_port=$((29343 + off)) control_port=$((29565 + off))
+export MAIL_IMAP_PORT=$((1163 + off)) MAIL_LMTP_PORT=$((2444 + off)) MAIL_SMTP_PORT=$((2545 + off))
+# The bridge's mailbox, one more per email test (bridge1…), and the correspondents'.
+MAIL_USERS="bridge:bridgepw alice:alicepw bob:bobpw carol:carolpw"
+for i in 1 2 3 4 5 6 7 8 9; do MAIL_USERS+=" bridge$i:bridge${i}pw"; done
+export MAIL_USERS
 export PROSODY_COMPONENT_DOMAIN=matrix.localhost PROSODY_COMPONENT_SECRET=it-component-secret
 export PASSERELLE_IT_XMPP_HOST=localhost PASSERELLE_IT_XMPP_DOMAIN=$PROSODY_COMPONENT_DOMAIN
-scripts/peers/install-peers.sh synapse prosody helpers
+scripts/peers/install-peers.sh synapse prosody helpers dovecot
 cargo build --locked --bins --tests
 
 # A configuration for the tests; generate-registration fills in fresh tokens.
@@ -49,6 +54,22 @@ connectors:
     domain: "$PROSODY_COMPONENT_DOMAIN"
     secret: "$PROSODY_COMPONENT_SECRET"
     muc_services: ["conference.localhost"]
+  - type: "email"
+    inbound:
+      invite: []
+    address: "bridge@localhost"
+    display_name: "Mairie de Test"
+    imap:
+      host: "127.0.0.1"
+      port: $MAIL_IMAP_PORT
+      security: "plain"
+      username: "bridge"
+      password: "bridgepw"
+      poll_interval: "5s"
+    smtp:
+      host: "127.0.0.1"
+      port: $MAIL_SMTP_PORT
+      security: "plain"
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
 
@@ -58,6 +79,7 @@ trap 'scripts/peers/stop-peers.sh' EXIT
 scripts/peers/stop-peers.sh >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
 scripts/peers/start-prosody.sh
+scripts/peers/start-mail.sh
 
 log=$it/cargo-test.log
 status=0

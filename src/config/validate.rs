@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Config;
+use super::{Config, Secret};
 use crate::ids::GhostTemplate;
 
 /// One problem found in the configuration: the key at fault and what to do.
@@ -155,6 +155,11 @@ impl Config {
                 && e.imap.password.is_placeholder()
             {
                 keys.push("connectors[type=email].imap.password");
+            }
+            if let super::ConnectorConfig::Email(e) = c
+                && e.smtp.password.as_ref().is_some_and(Secret::is_placeholder)
+            {
+                keys.push("connectors[type=email].smtp.password");
             }
         }
         keys

@@ -6,10 +6,12 @@
 //! share the appservice port the registration names) with its own database.
 
 mod harness;
+mod mail_peer;
 
 mod appservice_api;
 mod bridging;
 mod durability;
+mod email;
 mod faults;
 mod startup;
 mod xmpp;

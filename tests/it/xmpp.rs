@@ -335,7 +335,7 @@ fn a_bounced_message_is_reported_in_the_room() {
 }
 
 /// Runs a peer script with the environment `scripts/test.sh` exported.
-fn peer_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
+pub(crate) fn peer_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
     let status = std::process::Command::new("bash")
         .arg(crate::harness::repo().join("scripts/peers").join(script))
         .args(args)

@@ -158,6 +158,7 @@ impl EmailConnector {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            tracing::debug!(connector = NAME, uid, "Mail handed over to the runtime.");
         }
         Ok(())
     }
