@@ -41,6 +41,7 @@ config=$demo/config.yaml
 registration=$demo/registration.yaml
 plog=$demo/passerelle.log
 xmpp_domain=matrix.localhost
+imap_port=1143 lmtp_port=2424 smtp_port=2525
 # Prosody and passerelle share it; both listen on 127.0.0.1 only.
 xmpp_secret='demo-component-secret'
 
@@ -61,7 +62,7 @@ stop_all() {
     echo "stopped passerelle"
   fi
   forget_pid passerelle
-  scripts/peers/stop-peers.sh synapse prosody
+  scripts/peers/stop-peers.sh synapse prosody dovecot smtp-sink
 }
 
 cleaned=0
@@ -108,7 +109,7 @@ say "Building passerelle and installing Synapse, Prosody and the XMPP test clien
 # Debug build: from scratch on 2 cores it takes ~3 min, --release ~7-10 min; it
 # shares target/debug with scripts/test.sh, and a demo does not need the speed.
 cargo build --locked --bins
-scripts/peers/install-peers.sh synapse prosody helpers
+scripts/peers/install-peers.sh synapse prosody helpers dovecot
 
 say "Writing $config"
 cat >"$config" <<YAML
@@ -139,6 +140,21 @@ connectors:
     server: "127.0.0.1:$component_port"
     domain: "$xmpp_domain"
     secret: "$xmpp_secret"
+  - type: "email"
+    inbound:
+      invite: ["@demo:localhost"]
+    address: "bridge@localhost"
+    display_name: "Mairie (demo)"
+    imap:
+      host: "127.0.0.1"
+      port: $imap_port
+      security: "plain"
+      username: "bridge"
+      password: "bridgepw"
+    smtp:
+      host: "127.0.0.1"
+      port: $smtp_port
+      security: "plain"
 YAML
 "$bin" generate-registration -c "$config" -o "$registration"
 
@@ -151,6 +167,10 @@ PROSODY_C2S_PORT=$c2s_port PROSODY_COMPONENT_PORT=$component_port \
   PROSODY_COMPONENT_DOMAIN=$xmpp_domain PROSODY_COMPONENT_SECRET=$xmpp_secret \
   PROSODY_USERS="alice:alicepw bob:bobpw carol:carolpw" PROSODY_MAM=muc KEEP_DATA=0 \
   scripts/peers/start-prosody.sh
+
+say "Starting the mail servers (dovecot IMAP 127.0.0.1:$imap_port, SMTP 127.0.0.1:$smtp_port)"
+MAIL_IMAP_PORT=$imap_port MAIL_LMTP_PORT=$lmtp_port MAIL_SMTP_PORT=$smtp_port \
+  MAIL_USERS="bridge:bridgepw alice:alicepw bob:bobpw" KEEP_DATA=0 scripts/peers/start-mail.sh
 
 # Before passerelle starts: Prosody takes one connection per component domain and refuses
 # doctor's own test connection while passerelle holds it. doctor answers the homeserver's
@@ -178,7 +198,8 @@ if ! python3 scripts/demo_roundtrip.py --homeserver "$hs_url" --control "$contro
   --user demo --password demo \
   --xmpp-python "$HELPERS_VENV/bin/python" --xmpp-client scripts/peers/xmpp_client.py \
   --xmpp-server "127.0.0.1:$c2s_port" --xmpp-domain "$xmpp_domain" \
-  --xmpp-jid alice@localhost --xmpp-password alicepw --xmpp-log "$demo/xmpp-alice.log"; then
+  --xmpp-jid alice@localhost --xmpp-password alicepw --xmpp-log "$demo/xmpp-alice.log" \
+  --mail-imap "127.0.0.1:$imap_port" --mail-smtp "127.0.0.1:$smtp_port"; then
   log_tail "$plog"
   die "the round trip failed; logs: $plog, $PEERS_DIR/synapse/synapse.log," \
     "$PEERS_DIR/prosody/prosody.log and $demo/xmpp-alice.log"
@@ -228,6 +249,17 @@ ${bold}Chat over XMPP too,${plain} with any XMPP client and an account on the lo
     $HELPERS_VENV/bin/python scripts/peers/xmpp_client.py \\
       --jid bob@localhost --password bobpw --server 127.0.0.1:$c2s_port
     {"cmd": "send", "to": "demo=localhost@$xmpp_domain", "body": "Hello from XMPP"}
+
+${bold}And by email,${plain} with any mail program (IMAP 127.0.0.1:$imap_port, SMTP 127.0.0.1:$smtp_port, no TLS):
+
+  Accounts     alice / alicepw, bob / bobpw (addresses alice@localhost, bob@localhost)
+  Write to     bridge@localhost: a room opens for demo with the sender's ghost; each mail thread
+               is a Matrix thread, and an answer in the thread goes back as a reply mail.
+  From Matrix, start a chat with @_email_bob=40localhost:localhost to write to bob@localhost.
+  Or from a terminal:
+    printf 'From: bob@localhost\nTo: bridge@localhost\nSubject: Hello\n\nHello by mail\n' |
+      $HELPERS_VENV/bin/python scripts/peers/mail_client.py send --smtp 127.0.0.1:$smtp_port \
+        --from bob@localhost --to bridge@localhost
 
   Logs:   $plog
           $PEERS_DIR/synapse/synapse.log

@@ -347,6 +347,73 @@ def xmpp(hs, args, me):
         user.stop()
 
 
+def email(hs, args, me):
+    """Matrix → alice's mailbox (read with imaplib) → her answer by SMTP → the same room."""
+    import email as email_lib
+    import email.policy
+    import imaplib
+    import smtplib
+    from email.message import EmailMessage
+
+    contact = args.mail_contact
+    ghost = f"@_email_{ghost_escape(contact)}:{args.server_name}"
+    imap_host, imap_port = args.mail_imap.rsplit(":", 1)
+    smtp_host, smtp_port = args.mail_smtp.rsplit(":", 1)
+
+    t0 = time.monotonic()
+    room = hs.call("POST", "/_matrix/client/v3/createRoom", {
+        "invite": [ghost],
+        "is_direct": True,
+        "preset": "trusted_private_chat",
+        "name": "Alice (email demo)",
+    })["room_id"]
+    step(f"→ {me} creates a direct chat {room} and invites {ghost}")
+
+    def ghost_joined():
+        joined = hs.call("GET", hs.room(room) + "/joined_members").get("joined", {})
+        return ghost in joined
+    hs.wait(f"{ghost} to join {room}", ghost_joined)
+    step(f"← {ghost} joined ({ms(t0)})")
+
+    hello = f"Bonjour Alice, par email ({int(time.time())})"
+    t0 = time.monotonic()
+    hs.send_text(room, hello)
+    step(f"→ {me} sends \"{hello}\" to {ghost}")
+
+    def in_mailbox():
+        imap = imaplib.IMAP4(imap_host, int(imap_port), timeout=10)
+        try:
+            imap.login(contact.split("@")[0], args.mail_password)
+            imap.select("INBOX", readonly=True)
+            _, data = imap.search(None, "ALL")
+            for num in data[0].split():
+                _, parts = imap.fetch(num, "(BODY.PEEK[])")
+                msg = email_lib.message_from_bytes(parts[0][1], policy=email.policy.default)
+                if msg["Subject"] == hello:
+                    return msg
+        finally:
+            imap.logout()
+        return None
+    got = hs.wait(f"\"{hello}\" in {contact}'s mailbox", in_mailbox)
+    step(f"← {contact} has the mail from {got['From']} ({ms(t0)})")
+
+    answer = "Merci, bien reçu par email"
+    reply = EmailMessage()
+    reply["From"] = f"Alice <{contact}>"
+    reply["To"] = got["From"]
+    reply["Subject"] = f"Re: {hello}"
+    reply["Message-ID"] = f"<demo-{int(time.time() * 1000)}@localhost>"
+    reply["In-Reply-To"] = got["Message-ID"]
+    reply["References"] = got["Message-ID"]
+    reply.set_content(answer)
+    t0 = time.monotonic()
+    with smtplib.SMTP(smtp_host, int(smtp_port), timeout=10) as smtp:
+        smtp.send_message(reply)
+    step(f"→ {contact} answers \"{answer}\" by mail")
+    hs.wait(f"\"{answer}\" from {ghost} in {room}", lambda: hs.find_message(room, ghost, answer))
+    step(f"← {ghost} says \"{answer}\" in the mail's thread ({ms(t0)})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--homeserver", default="http://127.0.0.1:8008")
@@ -355,6 +422,11 @@ def main():
     ap.add_argument("--user", default="demo")
     ap.add_argument("--password", default="demo")
     ap.add_argument("--timeout", type=float, default=30, help="seconds per step")
+    ma = ap.add_argument_group("Email (the email part runs only with --mail-imap)")
+    ma.add_argument("--mail-imap", help="the IMAP server's HOST:PORT, e.g. 127.0.0.1:1143")
+    ma.add_argument("--mail-smtp", default="127.0.0.1:2525", help="the SMTP server's HOST:PORT")
+    ma.add_argument("--mail-contact", default="alice@localhost")
+    ma.add_argument("--mail-password", default="alicepw")
     xa = ap.add_argument_group("XMPP (the XMPP part runs only with --xmpp-python)")
     xa.add_argument("--xmpp-python", help="a Python with slixmpp, e.g. target/peers/helpers/bin/python")
     xa.add_argument("--xmpp-client", default="scripts/peers/xmpp_client.py")
@@ -382,6 +454,8 @@ def main():
     test_network(hs, args, me)
     if args.xmpp_python:
         xmpp(hs, args, me)
+    if args.mail_imap:
+        email(hs, args, me)
     step("✓ round trip complete")
 
 
