@@ -281,6 +281,14 @@ impl Connector for EmailConnector {
         address::is_group(conversation)
     }
 
+    /// A group conversation's room is hosted by its first correspondent's ghost (every
+    /// correspondent's ghost joins it).
+    fn contact_of<'a>(&self, conversation: &'a str) -> &'a str {
+        address::members(conversation)
+            .next()
+            .unwrap_or(conversation)
+    }
+
     fn protocol(&self) -> Option<ThirdPartyProtocol> {
         Some(ThirdPartyProtocol {
             id: "email".into(),

@@ -385,3 +385,156 @@ fn an_imap_server_restart_loses_nothing() {
     let bodies = bodies_from(&staff.messages(&room), &ghost);
     assert_eq!(bodies.len(), 3, "{bodies:?}");
 }
+
+#[test]
+fn a_mail_to_several_people_is_a_group_room_and_bridged_mail_is_moved() {
+    let _serial = serial();
+    let staff = User::register("mgroup");
+    let mut overrides = mailbox_env(6, &staff.user_id);
+    overrides.push((
+        "PASSERELLE_CONNECTORS__2__IMAP__AFTER_BRIDGING".into(),
+        "move".into(),
+    ));
+    let p = Passerelle::start("email-group", &as_refs(&overrides));
+    p.wait_ready(T);
+
+    // Clients find a correspondent's ghost from an address.
+    let found = staff.get_json("/_matrix/client/v3/thirdparty/user/email?address=Bob@Localhost");
+    assert_eq!(
+        found[0]["userid"],
+        email_ghost("bob@localhost").as_str(),
+        "{found}"
+    );
+
+    let id = fresh_id("group");
+    send_mail(
+        "alice@localhost",
+        &["bridge6@localhost"],
+        &mail(
+            "Alice <alice@localhost>",
+            "bridge6@localhost",
+            "Réunion de quartier",
+            &id,
+            "Cc: Bob <bob@localhost>\n",
+            "Qui vient jeudi ?",
+        ),
+    );
+    let room = wait_for("an invitation", T, || staff.invites().into_iter().next());
+    staff.join(&room);
+    let (alice, bob) = (email_ghost("alice@localhost"), email_ghost("bob@localhost"));
+    let root = event_from(&staff, &room, &alice, |_| true);
+    wait_for("both correspondents' ghosts in the room", T, || {
+        let members = staff.members(&room);
+        (members.contains(&alice) && members.contains(&bob)).then_some(())
+    });
+    // Matrix has it: the mail moved to the processed folder.
+    wait_for("the mail in the Bridged folder", T, || {
+        fetch("bridge6", "Bridged").into_iter().find(|m| {
+            header(m["raw"].as_str().unwrap_or(""), "Message-ID").as_deref()
+                == Some(&format!("<{id}>"))
+        })
+    });
+    assert!(fetch("bridge6", "INBOX").is_empty());
+
+    // A reply reaches every correspondent.
+    let root_id = root["event_id"].as_str().expect("event id");
+    staff.send_event(
+        &room,
+        "m.room.message",
+        &json!({"msgtype": "m.text", "body": "Moi, je viens.",
+                "m.relates_to": {"rel_type": "m.thread", "event_id": root_id,
+                                 "is_falling_back": true,
+                                 "m.in_reply_to": {"event_id": root_id}}}),
+    );
+    for user in ["alice", "bob"] {
+        let got = mail_with(user, "Moi, je viens.");
+        let to = header(got["raw"].as_str().unwrap_or(""), "To").unwrap_or_default();
+        assert!(
+            to.contains("alice@localhost") && to.contains("bob@localhost"),
+            "{to}"
+        );
+    }
+}
+
+#[test]
+fn broken_and_oversized_mail_does_not_stall_the_mailbox() {
+    let _serial = serial();
+    let staff = User::register("mhostile");
+    let mut overrides = mailbox_env(7, &staff.user_id);
+    overrides.push((
+        "PASSERELLE_CONNECTORS__2__MAX_MESSAGE_SIZE".into(),
+        "4 KiB".into(),
+    ));
+    let p = Passerelle::start("email-hostile", &as_refs(&overrides));
+    p.wait_ready(T);
+
+    // Broken MIME: an unterminated boundary, invalid base64, an unknown charset.
+    send_mail(
+        "carol@localhost",
+        &["bridge7@localhost"],
+        &format!(
+            "From: carol@localhost\nTo: bridge7@localhost\nSubject: =?x-unknown?Q?cass=E9?=\n\
+Message-ID: <{}>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"never-closed\"\n\n\
+--never-closed\nContent-Type: text/plain; charset=x-unknown\nContent-Transfer-Encoding: base64\n\n\
+!!!not base64!!!\n--never-closed\nContent-Type: multipart/alternative; boundary=\n\n",
+            fresh_id("broken")
+        ),
+    );
+    // Too big to fetch.
+    send_mail(
+        "carol@localhost",
+        &["bridge7@localhost"],
+        &mail(
+            "carol@localhost",
+            "bridge7@localhost",
+            "Gros fichier",
+            &fresh_id("big"),
+            "",
+            &format!("{}\n", "x".repeat(70)).repeat(120),
+        ),
+    );
+    send_mail(
+        "carol@localhost",
+        &["bridge7@localhost"],
+        &mail(
+            "carol@localhost",
+            "bridge7@localhost",
+            "Normal",
+            &fresh_id("fine"),
+            "",
+            "Tout va bien",
+        ),
+    );
+    let room = wait_for("an invitation", T, || staff.invites().into_iter().next());
+    staff.join(&room);
+    let ghost = email_ghost("carol@localhost");
+    event_from(&staff, &room, &ghost, |e| {
+        e["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("Tout va bien"))
+    });
+    let notice = event_from(&staff, &room, &ghost, |e| {
+        e["content"]["msgtype"] == "m.notice"
+    });
+    let text = notice["content"]["body"].as_str().unwrap_or("");
+    assert!(
+        text.contains("Gros fichier") && text.contains("max_message_size"),
+        "{text}"
+    );
+    // The oversized mail stays unread in the mailbox for a person to handle.
+    let left = fetch("bridge7", "INBOX");
+    let big = left
+        .iter()
+        .find(|m| {
+            m["raw"]
+                .as_str()
+                .is_some_and(|r| r.contains("Gros fichier"))
+        })
+        .expect("the big mail is still there");
+    assert!(
+        !big["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "\\Seen")),
+        "{big}"
+    );
+}

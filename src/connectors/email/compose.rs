@@ -97,7 +97,9 @@ pub(super) fn build(
         "m.emote" => format!("* {}", message.body),
         _ => message.body.clone(),
     };
-    let body = match &message.html {
+    // Matrix clients send any HTML they like: only the Matrix tag set goes out.
+    let html = message.html.as_deref().and_then(crate::html::sanitize);
+    let body = match &html {
         Some(html) => MultiPart::alternative_plain_html(text, html_document(html)),
         None => MultiPart::mixed().singlepart(SinglePart::plain(text)),
     };
@@ -108,7 +110,7 @@ pub(super) fn build(
             );
             let part =
                 MailAttachment::new(one_line(&file.filename)).body(file.data.clone(), content_type);
-            match &message.html {
+            match &html {
                 Some(_) => MultiPart::mixed().multipart(body).singlepart(part),
                 None => body.singlepart(part),
             }
@@ -209,7 +211,10 @@ mod tests {
         };
         let mail = build(
             &envelope(),
-            &outbound("Hello", Some("<b>Hello</b>")),
+            &outbound(
+                "Hello",
+                Some("<b>Hello</b><img src=\"https://tracker.example/x.gif\">"),
+            ),
             Some(&file),
         )
         .expect("builds");
@@ -220,6 +225,7 @@ mod tests {
         assert_eq!(parsed.body_text(0).as_deref(), Some("Hello"));
         let html = parsed.body_html(0).expect("html part");
         assert!(html.contains("<b>Hello</b>"), "{html}");
+        assert!(!html.contains("tracker.example"), "{html}");
         let attachment = parsed.attachment(0).expect("attachment");
         assert_eq!(
             mail_parser::MimeHeaders::attachment_name(attachment),
