@@ -107,7 +107,7 @@ for p in "${peers[@]}"; do
   case $p in
     synapse|helpers) ;;
     prosody) need_apt prosody lua-unbound -- prosody prosodyctl ;;
-    dovecot) need_apt dovecot-imapd dovecot-lmtpd -- dovecot /usr/lib/dovecot/lmtp ;;
+    dovecot) need_apt dovecot-imapd dovecot-lmtpd openssl -- dovecot /usr/lib/dovecot/lmtp openssl ;;
     kannel)  need_apt kannel kannel-extras -- bearerbox smsbox /usr/lib/kannel/test/fakesmsc ;;
     postfix) need_apt postfix -- /usr/lib/postfix/sbin/master; want_postfix=1 ;;
     *) die "unknown peer '$p' (known: synapse helpers prosody dovecot kannel postfix)" ;;

@@ -6,7 +6,8 @@
 # then stops both and checks that no process or port is left behind.
 # Needs: install-peers.sh helpers dovecot.
 # Env: MAIL_SELFTEST_IMAP_PORT (1153), MAIL_SELFTEST_LMTP_PORT (2434),
-#      MAIL_SELFTEST_SMTP_PORT (2535),
+#      MAIL_SELFTEST_SMTP_PORT (2535), MAIL_SELFTEST_IMAPS_PORT (1183),
+#      MAIL_SELFTEST_SMTPS_PORT (2565),
 #      HELPERS_VENV (default: the one of target/peers, shared).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -15,6 +16,8 @@ export HELPERS_VENV=${HELPERS_VENV:-$repo/target/peers/helpers}
 export MAIL_IMAP_PORT=${MAIL_SELFTEST_IMAP_PORT:-1153}
 export MAIL_LMTP_PORT=${MAIL_SELFTEST_LMTP_PORT:-2434}
 export MAIL_SMTP_PORT=${MAIL_SELFTEST_SMTP_PORT:-2535}
+export MAIL_IMAPS_PORT=${MAIL_SELFTEST_IMAPS_PORT:-1183}
+export MAIL_SMTPS_PORT=${MAIL_SELFTEST_SMTPS_PORT:-2565}
 unset KEEP_DATA MAIL_USERS
 # shellcheck source=scripts/peers/lib.sh
 source "$repo/scripts/peers/lib.sh"
@@ -53,7 +56,7 @@ left=()
 for pid in "${watched[@]}"; do
   is_alive "$pid" && left+=("$pid")
 done
-for port in "$MAIL_IMAP_PORT" "$MAIL_LMTP_PORT" "$MAIL_SMTP_PORT"; do
+for port in "$MAIL_IMAP_PORT" "$MAIL_LMTP_PORT" "$MAIL_SMTP_PORT" "$MAIL_IMAPS_PORT" "$MAIL_SMTPS_PORT"; do
   port_in_use "$port" && left+=("port $port")
 done
 if (( ${#left[@]} )); then

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import mailbox
 import signal
+import ssl
 import smtplib
 import sys
 import threading
@@ -141,7 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--maildir", required=True, help="Maildir to store messages in (created)")
     ap.add_argument("--lmtp", default="127.0.0.1:2424",
                     help="HOST:PORT of the LMTP server to relay to; '' disables (default 127.0.0.1:2424)")
+    ap.add_argument("--listen-tls", type=host_port,
+                    help="HOST:PORT to serve SMTP over implicit TLS on (needs --tls-cert)")
+    ap.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS (and --listen-tls)")
+    ap.add_argument("--tls-key", help="PEM key of --tls-cert")
     args = ap.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    elif args.listen_tls:
+        ap.error("--listen-tls needs --tls-cert")
     lmtp = host_port(args.lmtp) if args.lmtp else None
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -158,24 +169,29 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = SinkHandler(mailbox.Maildir(args.maildir, create=True), lmtp)
     host, port = args.listen
-    controller = Controller(
-        handler,
-        hostname=host,
-        port=port,
+    common = dict(
         server_hostname="localhost",
         ready_timeout=10.0,
         # Keep the raw bytes; offer SMTPUTF8 like a modern MTA.
         decode_data=False,
         enable_SMTPUTF8=True,
     )
-    controller.start()
+    controllers = [Controller(handler, hostname=host, port=port, tls_context=tls,
+                              require_starttls=False, **common)]
+    if args.listen_tls:
+        tls_host, tls_port = args.listen_tls
+        controllers.append(Controller(handler, hostname=tls_host, port=tls_port,
+                                      ssl_context=tls, **common))
+    for controller in controllers:
+        controller.start()
     log.info("listening on %s:%d, maildir %s, lmtp %s", host, port, args.maildir,
              f"{lmtp[0]}:{lmtp[1]}" if lmtp else "off")
     try:
         while not stop.wait(3600):
             pass
     finally:
-        controller.stop()
+        for controller in controllers:
+            controller.stop()
         log.info("stopped")
     return 0
 

@@ -3,8 +3,11 @@
 # inbound mailbox; users in a passwd-file, mail in Maildirs owned by
 # 65534) and smtp_sink.py (SMTP for the bridge's outbound mail: stores every
 # message in $PEERS_DIR/mail/sink and relays it to dovecot over LMTP).
-# No TLS. Pid files: dovecot, smtp-sink.
+# TLS with a throw-away CA written to $PEERS_DIR/mail/tls/ca.pem on every start (clients that
+# should trust it: SSL_CERT_FILE=that file): STARTTLS on the IMAP and SMTP ports, implicit TLS
+# on the IMAPS and SMTPS ports; plain login stays allowed. Pid files: dovecot, smtp-sink.
 # Env: MAIL_IMAP_PORT (1143), MAIL_LMTP_PORT (2424), MAIL_SMTP_PORT (2525),
+#      MAIL_IMAPS_PORT (1993), MAIL_SMTPS_PORT (2465),
 #      MAIL_USERS ("bridge:bridgepw alice:alicepw bob:bobpw"),
 #      HELPERS_VENV (python with aiosmtpd),
 #      KEEP_DATA=1 (keep the maildirs and the sink's Maildir).
@@ -15,6 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAP_PORT=${MAIL_IMAP_PORT:-1143}
 LMTP_PORT=${MAIL_LMTP_PORT:-2424}
 SMTP_PORT=${MAIL_SMTP_PORT:-2525}
+IMAPS_PORT=${MAIL_IMAPS_PORT:-1993}
+SMTPS_PORT=${MAIL_SMTPS_PORT:-2465}
 USERS=${MAIL_USERS:-bridge:bridgepw alice:alicepw bob:bobpw}
 DIR=$PEERS_DIR/mail
 CFG=$DIR/dovecot.conf
@@ -34,7 +39,8 @@ for name in dovecot smtp-sink; do
     die "$name already running (pid $pid); use restart-mail.sh or stop-peers.sh dovecot smtp-sink"
   fi
 done
-for port in "$IMAP_PORT" "$LMTP_PORT" "$SMTP_PORT"; do
+command -v openssl >/dev/null || die "openssl not installed: apt-get install openssl"
+for port in "$IMAP_PORT" "$LMTP_PORT" "$SMTP_PORT" "$IMAPS_PORT" "$SMTPS_PORT"; do
   port_in_use "$port" && die "127.0.0.1:$port already accepts connections"
 done
 # Unix sockets under base_dir have a 108-byte path limit.
@@ -45,6 +51,20 @@ if [[ ${KEEP_DATA:-0} != 1 ]]; then
 fi
 rm -rf "$DIR/run"  # dovecot's base_dir: sockets of the last run
 mkdir -p "$DIR/maildirs" "$DIR/state" "$DIR/run"
+
+# A CA and a server certificate for 127.0.0.1 / localhost, new on every start.
+tls=$DIR/tls
+rm -rf "$tls" && mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj "/CN=passerelle test CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null ||
+  die "openssl could not make the test CA"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+  -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+  -CAcreateserial -days 30 -extfile "$tls/ext" -out "$tls/server.pem" 2>/dev/null ||
+  die "openssl could not sign the test server certificate"
+chmod 644 "$tls/server.key"
 
 # Users file, mode 644: user:{PLAIN}password::::::
 users_tmp=$DIR/users.tmp
@@ -68,7 +88,10 @@ base_dir = $DIR/run
 state_dir = $DIR/state
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <$tls/server.pem
+ssl_key = <$tls/server.key
+ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %n
@@ -95,7 +118,8 @@ service imap-login {
     port = $IMAP_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $IMAPS_PORT
   }
 }
 service lmtp {
@@ -115,7 +139,9 @@ t0=$(now_us)
 start_bg dovecot "$DOVECOT_LOG" dovecot -F -c "$CFG"
 dovecot_pid=$BG_PID
 start_bg smtp-sink "$SINK_LOG" "$PY" "$REPO/scripts/peers/smtp_sink.py" \
-  --listen "127.0.0.1:$SMTP_PORT" --maildir "$DIR/sink" --lmtp "127.0.0.1:$LMTP_PORT"
+  --listen "127.0.0.1:$SMTP_PORT" --listen-tls "127.0.0.1:$SMTPS_PORT" \
+  --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" \
+  --maildir "$DIR/sink" --lmtp "127.0.0.1:$LMTP_PORT"
 sink_pid=$BG_PID
 
 fail() {
@@ -125,6 +151,8 @@ fail() {
 wait_port "$IMAP_PORT" "$dovecot_pid" 10 "$DOVECOT_LOG" || fail
 wait_port "$LMTP_PORT" "$dovecot_pid" 10 "$DOVECOT_LOG" || fail
 wait_port "$SMTP_PORT" "$sink_pid" 10 "$SINK_LOG" || fail
+wait_port "$IMAPS_PORT" "$dovecot_pid" 10 "$DOVECOT_LOG" || fail
+wait_port "$SMTPS_PORT" "$sink_pid" 10 "$SINK_LOG" || fail
 # A config error can kill a process just after it bound its port.
 sleep 0.2
 for p in "$dovecot_pid:$DOVECOT_LOG" "$sink_pid:$SINK_LOG"; do
@@ -134,4 +162,4 @@ for p in "$dovecot_pid:$DOVECOT_LOG" "$sink_pid:$SINK_LOG"; do
     fail
   fi
 done
-echo "mail pid=$dovecot_pid sink_pid=$sink_pid ready in $(elapsed "$t0")s (imap $IMAP_PORT, lmtp $LMTP_PORT, smtp $SMTP_PORT)"
+echo "mail pid=$dovecot_pid sink_pid=$sink_pid ready in $(elapsed "$t0")s (imap $IMAP_PORT, imaps $IMAPS_PORT, lmtp $LMTP_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT; CA $tls/ca.pem)"

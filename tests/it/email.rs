@@ -538,3 +538,76 @@ Message-ID: <{}>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"n
         "{big}"
     );
 }
+
+/// A mail from alice to `bridge<n>` arrives in a room, and the staff member's answer reaches her.
+fn round_trip(n: u32, staff: &User, tag: &str) {
+    let id = fresh_id(tag);
+    send_mail(
+        "alice@localhost",
+        &[&format!("bridge{n}@localhost")],
+        &mail(
+            "alice@localhost",
+            &format!("bridge{n}@localhost"),
+            tag,
+            &id,
+            "",
+            &format!("over {tag}"),
+        ),
+    );
+    let room = wait_for("an invitation", T, || staff.invites().into_iter().next());
+    staff.join(&room);
+    let ghost = email_ghost("alice@localhost");
+    event_from(staff, &room, &ghost, |_| true);
+    let answer = format!("answer over {tag}");
+    staff.send_text(&room, &answer);
+    mail_with("alice", &answer);
+}
+
+#[test]
+fn tls_and_starttls_with_a_verified_certificate() {
+    let _serial = serial();
+    let ca = PathBuf::from(env("PEERS_DIR")).join("mail/tls/ca.pem");
+    let ca = ca.display().to_string();
+    let key = |k: &str| format!("PASSERELLE_CONNECTORS__2__{k}");
+
+    // IMAP with STARTTLS, SMTP over implicit TLS.
+    let staff = User::register("mtls");
+    let mut overrides = mailbox_env(8, &staff.user_id);
+    overrides.extend([
+        ("SSL_CERT_FILE".to_owned(), ca.clone()),
+        (key("IMAP__SECURITY"), "starttls".to_owned()),
+        (key("SMTP__SECURITY"), "tls".to_owned()),
+        (key("SMTP__PORT"), env("MAIL_SMTPS_PORT")),
+    ]);
+    let p = Passerelle::start("email-starttls", &as_refs(&overrides));
+    p.wait_ready(T);
+    round_trip(8, &staff, "imap-starttls-smtps");
+    drop(p);
+
+    // IMAP over implicit TLS, SMTP with STARTTLS.
+    let staff = User::register("mtls");
+    let mut overrides = mailbox_env(9, &staff.user_id);
+    overrides.extend([
+        ("SSL_CERT_FILE".to_owned(), ca),
+        (key("IMAP__SECURITY"), "tls".to_owned()),
+        (key("IMAP__PORT"), env("MAIL_IMAPS_PORT")),
+        (key("SMTP__SECURITY"), "starttls".to_owned()),
+    ]);
+    let p = Passerelle::start("email-tls", &as_refs(&overrides));
+    p.wait_ready(T);
+    round_trip(9, &staff, "imaps-starttls");
+    drop(p);
+
+    // A certificate nobody vouches for is refused.
+    let staff = User::register("mtls");
+    let mut overrides = mailbox_env(9, &staff.user_id);
+    overrides.extend([
+        (key("IMAP__SECURITY"), "tls".to_owned()),
+        (key("IMAP__PORT"), env("MAIL_IMAPS_PORT")),
+    ]);
+    let p = Passerelle::start("email-untrusted", &as_refs(&overrides));
+    wait_for("the TLS failure in the log", T, || {
+        p.log().contains("TLS handshake failed").then_some(())
+    });
+    assert!(!p.log().contains("Connected to the mailbox."));
+}
