@@ -16,6 +16,7 @@ off=${PASSERELLE_IT_PORT_OFFSET:-0}
 export SYNAPSE_PORT=$((8018 + off))
 export PROSODY_C2S_PORT=$((5242 + off)) PROSODY_COMPONENT_PORT=$((5367 + off))
 as_port=$((29343 + off)) control_port=$((29565 + off))
+export PASSERELLE_IT_METRICS_PORT=$((29677 + off))
 export MAIL_IMAP_PORT=$((1163 + off)) MAIL_LMTP_PORT=$((2444 + off)) MAIL_SMTP_PORT=$((2545 + off))
 export MAIL_IMAPS_PORT=$((1173 + off)) MAIL_SMTPS_PORT=$((2555 + off))
 # The bridge's mailbox, one more per email test (bridge1…), and the correspondents'.

@@ -106,16 +106,32 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /ready`: the database answers and the homeserver was reached.
+/// `GET /ready`: the database answers, the homeserver was reached and no connector is down.
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let db = state.runtime.store().ping().await;
     let hs = state.runtime.homeserver_reachable();
-    let status = if db && hs {
+    let mut connectors = serde_json::Map::new();
+    let mut all_up = true;
+    for entry in state.runtime.registry().entries() {
+        let health = match entry.connector.health().await {
+            crate::connector::Health::Ok => "ok".to_owned(),
+            crate::connector::Health::Degraded(why) => format!("degraded: {why}"),
+            crate::connector::Health::Down(why) => {
+                all_up = false;
+                format!("down: {why}")
+            }
+        };
+        connectors.insert(entry.connector.name().to_owned(), Value::String(health));
+    }
+    let status = if db && hs && all_up {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({"database": db, "homeserver": hs})))
+    (
+        status,
+        Json(json!({"database": db, "homeserver": hs, "connectors": connectors})),
+    )
 }
 
 /// How long the server waits for in-flight requests on shutdown.

@@ -48,12 +48,24 @@ pub struct Config {
     /// Files fetched from remote networks.
     #[serde(default)]
     pub media: MediaConfig,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Who may use the bridge: keys are `"*"`, a server name or a user id; values are levels.
     #[serde(default)]
     pub permissions: BTreeMap<String, PermissionLevel>,
     /// The remote networks to bridge, one entry per connector.
     #[serde(default)]
     pub connectors: Vec<ConnectorConfig>,
+}
+
+/// Prometheus metrics, on a listener of their own.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address serving `/metrics` (keep it private); none: no metrics listener.
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
 }
 
 /// How to reach the homeserver.

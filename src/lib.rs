@@ -9,6 +9,7 @@ pub mod html;
 pub mod ids;
 pub mod matrix;
 pub mod media;
+pub mod metrics;
 pub mod registration;
 pub mod runtime;
 pub mod store;

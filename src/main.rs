@@ -118,8 +118,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .open_portals()
         .await
         .context("reading the portals")?;
-    let tasks = runtime.start();
+    let mut tasks = runtime.start();
     let shutdown = runtime.shutdown_token();
+    if let Some(bind) = config.metrics.bind {
+        // Bound before serving, so a taken port stops the start with a clear message.
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("metrics.bind {bind}: cannot listen"))?;
+        tasks.push(tokio::spawn(passerelle::metrics::serve(
+            listener,
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(passerelle::metrics::refresh(
+            runtime.store().clone(),
+            std::time::Duration::from_secs(5),
+            shutdown.clone(),
+        )));
+    }
     let app = appservice::router(AppState {
         runtime: runtime.clone(),
     });

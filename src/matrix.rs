@@ -216,7 +216,11 @@ impl MatrixClient {
         };
         let http_request =
             built.map_err(|e| MatrixError::bug(format!("cannot build the request: {e}")))?;
-        let (status, headers, body) = self.execute(http_request, limit).await?;
+        let started = std::time::Instant::now();
+        let executed = self.execute(http_request, limit).await;
+        crate::metrics::METRICS
+            .homeserver_request(crate::metrics::endpoint_of::<R>(), started.elapsed());
+        let (status, headers, body) = executed?;
         let mut builder = http::Response::builder().status(status);
         if let Some(h) = builder.headers_mut() {
             *h = headers;

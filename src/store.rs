@@ -12,7 +12,7 @@ mod reactions;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    SqlitePool,
+    Row, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -74,6 +74,37 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Per queue (`inbox`, `remote_inbox`, `outbox_matrix`, `outbox_remote`): items waiting and
+    /// when the oldest arrived (ms since the epoch).
+    pub async fn queue_stats(&self) -> Result<Vec<(&'static str, i64, Option<i64>)>> {
+        let mut out = Vec::with_capacity(4);
+        for (queue, sql) in [
+            (
+                "inbox",
+                "SELECT COUNT(*), MIN(received_at) FROM inbox WHERE state = $1",
+            ),
+            (
+                "remote_inbox",
+                "SELECT COUNT(*), MIN(received_at) FROM remote_inbox WHERE state = $1",
+            ),
+            (
+                "outbox_matrix",
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = $1 AND connector IS NULL",
+            ),
+            (
+                "outbox_remote",
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = $1 AND connector IS NOT NULL",
+            ),
+        ] {
+            let row = sqlx::query(sql)
+                .bind(state::PENDING)
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((queue, row.try_get(0)?, row.try_get(1)?));
+        }
+        Ok(out)
     }
 
     /// True if the database answers a trivial query.

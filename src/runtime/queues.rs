@@ -7,6 +7,7 @@ use tokio::sync::Mutex;
 use super::Runtime;
 use crate::{
     matrix::backoff,
+    metrics::{METRICS, QueueLabels},
     store::{Direction, InboxRow, MessageMapping, NewOutbox, OutboxRow, RemoteInboxRow, state},
 };
 
@@ -246,6 +247,16 @@ impl Runtime {
         match (item, outcome) {
             (_, Outcome::Retry { error, retry_after }) => {
                 let delay = backoff(attempt, cap, retry_after);
+                let queue = match item {
+                    Item::Inbox(_) => "inbox",
+                    Item::Remote(_) => "remote_inbox",
+                    Item::Outbox(row) if row.connector.is_some() => "outbox_remote",
+                    Item::Outbox(_) => "outbox_matrix",
+                };
+                METRICS.retries.get_or_create(&QueueLabels { queue }).inc();
+                if let Item::Outbox(row) = item {
+                    METRICS.failure(row.connector.as_deref().unwrap_or("matrix"), "transient");
+                }
                 tracing::warn!(error = %error, retry_in = ?delay, attempt = attempt + 1, "Temporary failure; will retry.");
                 if let Item::Outbox(row) = item {
                     let attempts = row.attempts + 1;
@@ -311,6 +322,11 @@ impl Runtime {
                 },
             ) => {
                 tracing::debug!(result_id = %result_id, "Sent.");
+                match (&row.connector, &mapping) {
+                    (Some(connector), _) => METRICS.message(connector, "out"),
+                    (None, Some(m)) => METRICS.message(&m.connector, "in"),
+                    (None, None) => {}
+                }
                 self.store
                     .outbox_succeeded(row.id, &result_id, mapping.as_ref(), &sends)
                     .await?;
@@ -318,6 +334,7 @@ impl Runtime {
             }
             (Item::Outbox(row), Outcome::Failed { error, sends }) => {
                 tracing::error!(error = %error, "Send failed permanently; the room is told.");
+                METRICS.failure(row.connector.as_deref().unwrap_or("matrix"), "permanent");
                 self.store.outbox_wedged(row.id, &error, &sends).await?;
                 Ok(None)
             }

@@ -13,6 +13,7 @@ mod bridging;
 mod durability;
 mod email;
 mod faults;
+mod operations;
 mod startup;
 mod xmpp;
 mod xmpp_peer;
