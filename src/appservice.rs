@@ -6,7 +6,7 @@ mod error;
 mod media;
 mod query;
 mod thirdparty;
-mod transactions;
+pub(crate) mod transactions;
 
 use std::{sync::Arc, time::Duration};
 

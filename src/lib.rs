@@ -5,6 +5,8 @@ pub mod config;
 pub mod connector;
 pub mod connectors;
 pub mod doctor;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod html;
 pub mod ids;
 pub mod matrix;

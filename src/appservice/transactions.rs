@@ -73,7 +73,7 @@ pub(super) async fn push(
 }
 
 /// Splits the body into storable events; errors only when the body itself is unusable.
-fn parse(txn_id: &str, body: &[u8]) -> Result<Vec<NewInboxEvent>, AppError> {
+pub(crate) fn parse(txn_id: &str, body: &[u8]) -> Result<Vec<NewInboxEvent>, AppError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         AppError::new(
             StatusCode::BAD_REQUEST,

@@ -7,7 +7,7 @@ mod compose;
 mod dsn;
 mod imap;
 mod inbound;
-mod parse;
+pub(crate) mod parse;
 mod quotes;
 mod reader;
 mod smtp;

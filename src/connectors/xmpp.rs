@@ -7,7 +7,7 @@ mod capabilities;
 mod inbound;
 mod link;
 mod muc;
-mod stanzas;
+pub(crate) mod stanzas;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -140,10 +140,7 @@ impl XmppConnector {
     /// Handles one stanza; returns the stanzas to answer with.
     async fn handle(&self, stanza: Stanza, ctx: &ConnectorCtx) -> Vec<Stanza> {
         match stanza {
-            Stanza::Message(m) => {
-                self.handle_message(m, ctx).await;
-                Vec::new()
-            }
+            Stanza::Message(m) => self.handle_message(m, ctx).await.into_iter().collect(),
             Stanza::Presence(p) => {
                 if self.handle_occupant(&p, ctx).await {
                     return Vec::new();

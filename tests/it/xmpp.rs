@@ -36,12 +36,20 @@ fn one_to_one_chat_both_ways() {
     assert_eq!(received["type"], "chat");
 
     // XMPP → Matrix, into the same room.
-    alice.send(&jid_of(&staff.user_id), "Merci, bien reçu");
+    let id = alice.send(&jid_of(&staff.user_id), "Merci, bien reçu");
     wait_for("alice's answer in the room", T, || {
         bodies_from(&staff.messages(&room), &ghost)
             .contains(&"Merci, bien reçu".to_owned())
             .then_some(())
     });
+    // Her client asked for a receipt (XEP-0184): passerelle sends it once the message is stored.
+    let receipt = alice.wait_event("the delivery receipt", T, |e| e["received"] == id.as_str());
+    assert_eq!(
+        receipt["from"]
+            .as_str()
+            .map(|f| f.split('/').next().unwrap_or(f)),
+        Some(jid_of(&staff.user_id).as_str())
+    );
 }
 
 #[test]

@@ -195,6 +195,12 @@ pub(super) fn clean_id(id: &str) -> String {
         .collect()
 }
 
+/// Fuzzing entry point: decodes any bytes as a mail.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz(raw: &[u8]) {
+    let _ = parse(raw, true, 1 << 20);
+}
+
 /// A subject without reply/forward prefixes (`Re:`, `Fwd:`, `TR :`, `AW:`, …), on one line.
 pub(super) fn base_subject(subject: &str) -> String {
     let mut s = one_line(subject);

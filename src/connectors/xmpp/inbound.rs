@@ -44,36 +44,42 @@ impl XmppConnector {
         addressing::user_of_node(to.node()?.as_str())
     }
 
-    pub(super) async fn handle_message(&self, message: Message, ctx: &ConnectorCtx) {
+    /// Bridges one message stanza; returns the XEP-0184 receipt to send back, once the message
+    /// is stored, when the sender asked for one.
+    pub(super) async fn handle_message(
+        &self,
+        message: Message,
+        ctx: &ConnectorCtx,
+    ) -> Option<Stanza> {
         let Some(from) = message.from.as_ref().map(Jid::to_bare) else {
             tracing::warn!(connector = NAME, "Dropped a message without a sender.");
-            return;
+            return None;
         };
         if !self.allowed(&from) {
             tracing::warn!(connector = NAME, domain = %from.domain(), "Dropped a message from a domain that is not allowed.");
-            return;
+            return None;
         }
         if message.type_ == MessageType::Error {
             self.handle_bounce(&message, &from, ctx).await;
-            return;
+            return None;
         }
         if message.type_ == MessageType::Groupchat {
             self.handle_groupchat(&message, ctx).await;
-            return;
+            return None;
         }
         if !stanzas::is_chat(&message) {
             tracing::debug!(
                 connector = NAME,
                 "Ignored a message that is not a one-to-one chat."
             );
-            return;
+            return None;
         }
         let Some(recipient) = self.recipient(message.to.as_ref()) else {
             tracing::info!(
                 connector = NAME,
                 "Dropped a message to an address that is no Matrix user."
             );
-            return;
+            return None;
         };
         let received = stanzas::read(&message);
         let contact = from.to_string().to_lowercase();
@@ -102,7 +108,7 @@ impl XmppConnector {
                 active: state == "composing",
             }
         } else {
-            return;
+            return None;
         };
         let remote_id = received
             .id
@@ -130,9 +136,19 @@ impl XmppConnector {
                 .collect(),
             ..Inbound::default()
         };
+        let wants_receipt = received.body.is_some() && stanzas::wants_receipt(&message);
         if let Err(e) = ctx.inbound.commit(NAME, inbound).await {
+            // No receipt: the sender's client shows the message as not delivered.
             tracing::error!(connector = NAME, error = %e, "Could not store an incoming message; it is lost.");
+            return None;
         }
+        if !wants_receipt {
+            return None;
+        }
+        let (Some(to), Some(from), Some(id)) = (message.from, message.to, message.id) else {
+            return None;
+        };
+        Some(Stanza::Message(stanzas::receipt(from, to, &id.0)))
     }
 
     /// A message of ours the server or the contact's server sent back as an error.

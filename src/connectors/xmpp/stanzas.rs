@@ -300,6 +300,19 @@ fn strip_fallback(body: &str, message: &Message, namespace: &str) -> String {
         .to_owned()
 }
 
+/// Fuzzing entry point: an incoming stanza as the connector reads it.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz(xml: &str) {
+    let Ok(element) = xml.parse::<tokio_xmpp::minidom::Element>() else {
+        return;
+    };
+    if let Ok(message) = Message::try_from(element) {
+        let _ = read(&message);
+        let _ = error_text(&message);
+        let _ = is_chat(&message);
+    }
+}
+
 /// The human-readable reason of an error stanza: its text, else its condition's name.
 pub(super) fn error_text(message: &Message) -> Option<String> {
     let error = message.payloads.iter().find(|p| p.name() == "error")?;
@@ -316,6 +329,23 @@ pub(super) fn error_text(message: &Message) -> Option<String> {
 }
 
 /// True for message types passerelle bridges one-to-one.
+/// True if the message asks for an XEP-0184 receipt.
+pub(super) fn wants_receipt(message: &Message) -> bool {
+    message
+        .payloads
+        .iter()
+        .any(|p| p.is("request", NS_RECEIPTS))
+}
+
+/// The XEP-0184 receipt for message `id`, from the address it was sent to.
+pub(super) fn receipt(from: Jid, to: Jid, id: &str) -> Message {
+    let mut message = bare(from, to, &format!("receipt-{id}"));
+    message
+        .payloads
+        .push(element("received", NS_RECEIPTS, &[("id", id)]));
+    message
+}
+
 pub(super) fn is_chat(message: &Message) -> bool {
     matches!(message.type_, MessageType::Chat | MessageType::Normal)
 }
