@@ -227,6 +227,8 @@ pub enum ConnectorConfig {
     Test(TestConnectorConfig),
     /// XMPP, as an external component (XEP-0114) of the organisation's XMPP server.
     Xmpp(XmppConnectorConfig),
+    /// SMS, through the organisation's gateway (Kannel).
+    Sms(Box<SmsConnectorConfig>),
 }
 
 impl ConnectorConfig {
@@ -235,6 +237,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(c) => &c.ghost_template,
             Self::Xmpp(c) => &c.ghost_template,
+            Self::Sms(c) => &c.ghost_template,
         }
     }
 
@@ -243,6 +246,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(c) => &c.inbound,
             Self::Xmpp(c) => &c.inbound,
+            Self::Sms(c) => &c.inbound,
         }
     }
 
@@ -251,6 +255,7 @@ impl ConnectorConfig {
         match self {
             Self::Test(_) => "test",
             Self::Xmpp(_) => "xmpp",
+            Self::Sms(_) => "sms",
         }
     }
 }
@@ -319,6 +324,65 @@ pub struct XmppConnectorConfig {
     /// Nickname of the bridge's own occupant in linked group chats.
     #[serde(default = "default_muc_nick")]
     pub muc_nick: String,
+}
+
+/// The SMS connector: the organisation's number, shared by all staff, through a gateway.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConnectorConfig {
+    /// Ghost localpart template; `{id}` stands for the E.164 number (`+33612345678`).
+    #[serde(default = "default_sms_ghost_template")]
+    pub ghost_template: String,
+    /// Where an SMS from a number nobody has talked to yet goes.
+    #[serde(default)]
+    pub inbound: InboundRouting,
+    /// The organisation's number SMS are sent from (E.164, or national in `default_region`).
+    pub number: String,
+    /// Region (ISO 3166 code, e.g. `FR`) of numbers written without their country code.
+    pub default_region: String,
+    /// Longest message sent, in SMS segments; a longer one is refused with a notice.
+    #[serde(default = "default_sms_max_segments")]
+    pub max_segments: usize,
+    /// Messages per second sent to the gateway at most (0: no limit).
+    #[serde(default = "default_sms_rate_limit")]
+    pub rate_limit: f64,
+    /// Texts (whole message, any case) by which a contact stops receiving messages.
+    #[serde(default = "default_sms_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Texts by which a contact who opted out receives messages again.
+    #[serde(default = "default_sms_opt_in")]
+    pub opt_in_keywords: Vec<String>,
+    /// Address passerelle listens on for the gateway's calls (incoming SMS, delivery reports).
+    #[serde(default = "default_sms_webhook_bind")]
+    pub webhook_bind: SocketAddr,
+    /// Base URL the gateway uses to reach `webhook_bind` (put into delivery-report URLs).
+    #[serde(default = "default_sms_webhook_url")]
+    pub webhook_url: Url,
+    /// The gateway.
+    pub provider: SmsProviderConfig,
+}
+
+/// The SMS gateway, selected by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SmsProviderConfig {
+    /// Kannel's smsbox: `sendsms` out; `post-url` and `dlr-url` callbacks in.
+    Kannel(KannelConfig),
+}
+
+/// A Kannel gateway (bearerbox + smsbox).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KannelConfig {
+    /// smsbox's sendsms URL, e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub sendsms_url: Url,
+    /// A `sendsms-user` username.
+    pub username: String,
+    /// Its password.
+    pub password: Secret,
+    /// A token Kannel's calls must carry (`?token=` in `post-url`; passerelle adds it to
+    /// `dlr-url` itself); calls without it are refused.
+    pub webhook_token: Secret,
 }
 
 impl Config {
@@ -463,7 +527,9 @@ impl LoadError {
 fn expected_for(key: &str) -> Option<&'static str> {
     let last = key.rsplit('.').next().unwrap_or(key);
     Some(match last {
-        "bind" | "control_bind" => "an address and port such as \"127.0.0.1:29333\"",
+        "bind" | "control_bind" | "webhook_bind" => {
+            "an address and port such as \"127.0.0.1:29333\""
+        }
         "url" => "a URL such as \"http://127.0.0.1:8008\"",
         "max_body_size" | "max_media_size" => "a size such as \"16 MiB\"",
         _ if key.starts_with("permissions.") => "one of block, relay, user, admin",
@@ -533,6 +599,27 @@ fn default_muc_nick() -> String {
 }
 fn default_xmpp_max_message() -> ByteSize {
     ByteSize::kib(64)
+}
+fn default_sms_ghost_template() -> String {
+    "_sms_{id}".to_owned()
+}
+fn default_sms_max_segments() -> usize {
+    6
+}
+fn default_sms_rate_limit() -> f64 {
+    10.0
+}
+fn default_sms_opt_out() -> Vec<String> {
+    vec!["STOP".to_owned(), "ARRET".to_owned()]
+}
+fn default_sms_opt_in() -> Vec<String> {
+    vec!["START".to_owned()]
+}
+fn default_sms_webhook_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 29444))
+}
+fn default_sms_webhook_url() -> Url {
+    Url::parse("http://127.0.0.1:29444").expect("constant URL parses")
 }
 fn default_test_control_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 29555))

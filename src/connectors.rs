@@ -1,6 +1,7 @@
 //! The enabled connectors, built from the configuration. Adding a network touches this file
 //! (one `match` arm) and its own module only.
 
+pub mod sms;
 pub mod test;
 pub mod xmpp;
 
@@ -37,6 +38,7 @@ impl Registry {
             let connector: Arc<dyn Connector> = match config {
                 ConnectorConfig::Test(c) => Arc::new(test::TestConnector::new(c.clone())),
                 ConnectorConfig::Xmpp(c) => Arc::new(xmpp::XmppConnector::new(c.clone())),
+                ConnectorConfig::Sms(c) => Arc::new(sms::SmsConnector::new((**c).clone())),
             };
             entries.push(Entry {
                 connector,

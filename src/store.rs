@@ -4,6 +4,7 @@
 mod ghosts;
 mod inbox;
 mod messages;
+mod opt_outs;
 mod outbox;
 mod portals;
 mod reactions;

@@ -50,7 +50,9 @@ fn the_example_parses_through_the_production_path() {
         [
             "appservice.as_token",
             "appservice.hs_token",
-            "connectors[type=xmpp].secret"
+            "connectors[type=xmpp].secret",
+            "connectors[type=sms].provider.password",
+            "connectors[type=sms].provider.webhook_token"
         ]
     );
     assert!(config.validate().is_empty(), "{:?}", config.validate());

@@ -117,6 +117,11 @@ impl Config {
                     ));
                 }
             }
+            if let super::ConnectorConfig::Sms(sms) = connector {
+                for (key, message) in crate::connectors::sms::config_problems(sms) {
+                    problems.push(problem(format!("connectors.{i}.{key}"), message));
+                }
+            }
             if let Some(room) = &connector.inbound().room
                 && ruma::RoomAliasId::parse(room.as_str()).is_err()
             {
@@ -143,6 +148,9 @@ impl Config {
                 && x.secret.is_placeholder()
             {
                 keys.push("connectors[type=xmpp].secret");
+            }
+            if let super::ConnectorConfig::Sms(sms) = c {
+                keys.extend(crate::connectors::sms::placeholders(sms));
             }
         }
         keys
