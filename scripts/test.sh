@@ -18,7 +18,13 @@ export PROSODY_C2S_PORT=$((5242 + off)) PROSODY_COMPONENT_PORT=$((5367 + off))
 as_port=$((29343 + off)) control_port=$((29565 + off))
 export PROSODY_COMPONENT_DOMAIN=matrix.localhost PROSODY_COMPONENT_SECRET=it-component-secret
 export PASSERELLE_IT_XMPP_HOST=localhost PASSERELLE_IT_XMPP_DOMAIN=$PROSODY_COMPONENT_DOMAIN
-scripts/peers/install-peers.sh synapse prosody helpers
+export KANNEL_ADMIN_PORT=$((13020 + off)) KANNEL_BOX_PORT=$((13021 + off))
+export KANNEL_SENDSMS_PORT=$((13033 + off)) KANNEL_SMSC_PORT=$((10020 + off))
+sms_port=$((29454 + off)) sms_token=it-kannel-token
+export KANNEL_POST_URL="http://127.0.0.1:$sms_port/kannel/mo?from=%p&id=%I&ts=%T&token=$sms_token"
+# Kannel refuses (no route) numbers with this prefix, so a refusal can be tested.
+export KANNEL_DENIED_PREFIX=+447911
+scripts/peers/install-peers.sh synapse prosody kannel helpers
 cargo build --locked --bins --tests
 
 # A configuration for the tests; generate-registration fills in fresh tokens.
@@ -49,6 +55,17 @@ connectors:
     domain: "$PROSODY_COMPONENT_DOMAIN"
     secret: "$PROSODY_COMPONENT_SECRET"
     muc_services: ["conference.localhost"]
+  - type: "sms"
+    number: "+33100000000"
+    default_region: "FR"
+    webhook_bind: "127.0.0.1:$sms_port"
+    webhook_url: "http://127.0.0.1:$sms_port"
+    provider:
+      type: "kannel"
+      sendsms_url: "http://127.0.0.1:$KANNEL_SENDSMS_PORT/cgi-bin/sendsms"
+      username: "bridge"
+      password: "bridgepw"
+      webhook_token: "$sms_token"
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
 
@@ -58,6 +75,7 @@ trap 'scripts/peers/stop-peers.sh' EXIT
 scripts/peers/stop-peers.sh >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
 scripts/peers/start-prosody.sh
+scripts/peers/start-kannel.sh
 
 log=$it/cargo-test.log
 status=0

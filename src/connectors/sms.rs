@@ -25,7 +25,7 @@ use phonenumber::country;
 use serde_json::json;
 
 use self::{
-    inbound::Hooks,
+    inbound::{Hooks, Refused},
     provider::{Mt, Provider},
     rate::RateLimit,
 };
@@ -53,6 +53,8 @@ pub struct SmsConnector {
     provider: Box<dyn Provider>,
     rate: RateLimit,
     sink: OnceLock<Arc<dyn InboundSink>>,
+    /// Messages the gateway refused outright.
+    refused: Arc<Refused>,
 }
 
 impl SmsConnector {
@@ -69,6 +71,7 @@ impl SmsConnector {
             provider,
             config,
             sink: OnceLock::new(),
+            refused: Arc::default(),
         }
     }
 
@@ -172,6 +175,7 @@ impl Connector for SmsConnector {
             region,
             &self.config.opt_out_keywords,
             &self.config.opt_in_keywords,
+            self.refused.clone(),
         );
         let router = Router::new()
             .merge(self.provider.routes(hooks))
@@ -237,7 +241,8 @@ impl Connector for SmsConnector {
             });
         }
         self.rate.acquire().await;
-        self.provider
+        let submitted = self
+            .provider
             .submit(&Mt {
                 key: message.key,
                 from: &from,
@@ -245,8 +250,11 @@ impl Connector for SmsConnector {
                 text: &message.body,
                 plan: &plan,
             })
-            .await?;
-        Ok(remote_id(message.key))
+            .await;
+        if let Err(SendError::Permanent { .. }) = &submitted {
+            self.refused.insert(message.key);
+        }
+        submitted.map(|()| remote_id(message.key))
     }
 
     fn resolve_identifier(&self, input: &str) -> Result<String, String> {

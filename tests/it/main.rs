@@ -11,6 +11,8 @@ mod appservice_api;
 mod bridging;
 mod durability;
 mod faults;
+mod sms;
+mod sms_peer;
 mod startup;
 mod xmpp;
 mod xmpp_peer;

@@ -1,7 +1,10 @@
 //! What gateways report, turned into inbound items: incoming SMS (with the opt-out keywords)
 //! and delivery reports (delivered → a read receipt from the contact's ghost, failed → a notice).
 
-use std::sync::Arc;
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
 
 use phonenumber::country;
 use sha2::{Digest, Sha256};
@@ -44,6 +47,30 @@ pub(crate) enum HookError {
     Unavailable(String),
 }
 
+/// Keys of messages the gateway refused when they were submitted: the room was told then, so
+/// a failure report about them (Kannel sends one too) is not told twice.
+#[derive(Default)]
+pub(crate) struct Refused(Mutex<BTreeSet<i64>>);
+
+impl Refused {
+    /// Remembers at most this many keys (the oldest are forgotten first).
+    const KEEP: usize = 10_000;
+
+    /// Remembers that the message sent under `key` was refused.
+    pub(crate) fn insert(&self, key: i64) {
+        if let Ok(mut keys) = self.0.lock() {
+            keys.insert(key);
+            while keys.len() > Self::KEEP {
+                keys.pop_first();
+            }
+        }
+    }
+
+    fn contains(&self, key: i64) -> bool {
+        self.0.lock().is_ok_and(|keys| keys.contains(&key))
+    }
+}
+
 /// The connector's side of the gateway callbacks; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Hooks(Arc<State>);
@@ -53,6 +80,7 @@ struct State {
     region: country::Id,
     opt_out: Vec<String>,
     opt_in: Vec<String>,
+    refused: Arc<Refused>,
 }
 
 impl Hooks {
@@ -62,12 +90,14 @@ impl Hooks {
         region: country::Id,
         opt_out: &[String],
         opt_in: &[String],
+        refused: Arc<Refused>,
     ) -> Self {
         Self(Arc::new(State {
             sink,
             region,
             opt_out: opt_out.iter().map(|k| fold(k)).collect(),
             opt_in: opt_in.iter().map(|k| fold(k)).collect(),
+            refused,
         }))
     }
 
@@ -130,6 +160,14 @@ impl Hooks {
                 return Ok(());
             }
             Report::Delivered => ("delivered", InboundKind::Read { target }),
+            Report::Failed(_) if self.0.refused.contains(key) => {
+                tracing::debug!(
+                    connector = NAME,
+                    key,
+                    "Failure report of a message refused at submission; already told."
+                );
+                return Ok(());
+            }
             Report::Failed(reason) => (
                 "failed",
                 InboundKind::DeliveryFailed {

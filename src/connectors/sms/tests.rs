@@ -145,6 +145,7 @@ async fn an_opted_out_contact_is_refused_until_they_opt_back_in() {
         super::number::region("FR").expect("FR"),
         &connector.config.opt_out_keywords,
         &connector.config.opt_in_keywords,
+        Arc::default(),
     );
     hooks
         .mo(super::inbound::Mo {

@@ -47,6 +47,7 @@ pub(crate) fn hooks() -> (Arc<RecordingSink>, Hooks) {
         region,
         &["STOP".to_owned(), "ARRET".to_owned()],
         &["START".to_owned()],
+        Arc::default(),
     );
     (sink, hooks)
 }
@@ -196,4 +197,29 @@ fn keywords_fold_case_accents_and_final_punctuation() {
     assert_eq!(fold(" Arrêt! "), "ARRET");
     assert_eq!(fold("stop."), "STOP");
     assert_eq!(fold("STOP ALL"), "STOP ALL");
+}
+
+#[tokio::test]
+async fn a_failure_report_for_a_message_refused_at_submission_is_not_told_twice() {
+    let sink = Arc::new(RecordingSink::default());
+    let refused = Arc::new(super::Refused::default());
+    let hooks = Hooks::new(
+        sink.clone(),
+        crate::connectors::sms::number::region("FR").expect("FR"),
+        &[],
+        &[],
+        refused.clone(),
+    );
+    refused.insert(8);
+    hooks
+        .report(8, "+33612345678", Report::Failed("no SMSC".into()))
+        .await
+        .expect("ignored");
+    hooks
+        .report(9, "+33612345678", Report::Failed("no SMSC".into()))
+        .await
+        .expect("stored");
+    let committed = sink.committed.lock().expect("lock").clone();
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].remote_id, "dlr-9-failed");
 }
