@@ -368,6 +368,35 @@ pub struct SmsConnectorConfig {
 pub enum SmsProviderConfig {
     /// Kannel's smsbox: `sendsms` out; `post-url` and `dlr-url` callbacks in.
     Kannel(KannelConfig),
+    /// A direct SMPP 3.4 link to an operator's or aggregator's SMSC (passerelle as ESME).
+    Smpp(SmppConfig),
+}
+
+/// An SMPP 3.4 link, bound as transceiver.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppConfig {
+    /// host:port of the SMSC.
+    pub server: String,
+    /// The ESME's system_id.
+    pub system_id: String,
+    /// Its password.
+    pub password: Secret,
+    /// system_type, if the SMSC wants one (usually empty).
+    #[serde(default)]
+    pub system_type: String,
+    /// Interval of the enquire_link keep-alive; an unanswered one drops and restores the link.
+    #[serde(default = "default_smpp_enquire_link", with = "humantime_serde_compat")]
+    pub enquire_link_interval: Duration,
+    /// Time allowed for the SMSC to answer a request.
+    #[serde(
+        default = "default_smpp_response_timeout",
+        with = "humantime_serde_compat"
+    )]
+    pub response_timeout: Duration,
+    /// Send a long text as one submit_sm with the message_payload TLV instead of UDH parts.
+    #[serde(default)]
+    pub message_payload: bool,
 }
 
 /// A Kannel gateway (bearerbox + smsbox).
@@ -614,6 +643,12 @@ fn default_sms_opt_out() -> Vec<String> {
 }
 fn default_sms_opt_in() -> Vec<String> {
     vec!["START".to_owned()]
+}
+fn default_smpp_enquire_link() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_smpp_response_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_sms_webhook_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 29444))

@@ -16,6 +16,7 @@ pub(crate) mod number;
 mod provider;
 mod rate;
 pub(crate) mod segments;
+mod smpp;
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,6 +65,7 @@ impl SmsConnector {
             SmsProviderConfig::Kannel(k) => {
                 Box::new(kannel::Kannel::new(k.clone(), config.webhook_url.clone()))
             }
+            SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone())),
         };
         Self {
             region: number::region(&config.default_region).ok(),
@@ -133,6 +135,27 @@ pub(crate) fn config_problems(config: &SmsConnectorConfig) -> Vec<(&'static str,
                 ));
             }
         }
+        SmsProviderConfig::Smpp(c) => {
+            if !c.server.contains(':') {
+                problems.push((
+                    "provider.server",
+                    "must be host:port of the SMSC, e.g. 127.0.0.1:2775".to_owned(),
+                ));
+            }
+            if c.system_id.is_empty() || c.system_id.len() > 15 {
+                problems.push((
+                    "provider.system_id",
+                    "must be the 1–15 character system_id the SMSC gave you".to_owned(),
+                ));
+            }
+            if c.response_timeout.is_zero() || c.enquire_link_interval.is_zero() {
+                problems.push((
+                    "provider.enquire_link_interval",
+                    "enquire_link_interval and response_timeout must be longer than zero"
+                        .to_owned(),
+                ));
+            }
+        }
     }
     problems
 }
@@ -147,6 +170,11 @@ pub(crate) fn placeholders(config: &SmsConnectorConfig) -> Vec<&'static str> {
             }
             if k.webhook_token.is_placeholder() {
                 keys.push("connectors[type=sms].provider.webhook_token");
+            }
+        }
+        SmsProviderConfig::Smpp(c) => {
+            if c.password.is_placeholder() {
+                keys.push("connectors[type=sms].provider.password");
             }
         }
     }
@@ -178,7 +206,7 @@ impl Connector for SmsConnector {
             self.refused.clone(),
         );
         let router = Router::new()
-            .merge(self.provider.routes(hooks))
+            .merge(self.provider.routes(hooks.clone()))
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }));
         let bind = self.config.webhook_bind;
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
@@ -188,10 +216,11 @@ impl Connector for SmsConnector {
         })?;
         tracing::info!(connector = NAME, address = %bind, "SMS gateway webhook listening.");
         ctx.inbound.back_online(NAME);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
-            .await
-            .map_err(|e| ConnectorError(format!("SMS webhook: {e}")))
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
+        let (served, linked) = tokio::join!(serve, self.provider.run(hooks, ctx.shutdown.clone()));
+        served.map_err(|e| ConnectorError(format!("SMS webhook: {e}")))?;
+        linked.map_err(ConnectorError)
     }
 
     async fn send(&self, message: &Outbound) -> Result<String, SendError> {
@@ -272,11 +301,10 @@ impl Connector for SmsConnector {
     }
 
     async fn health(&self) -> Health {
-        if self.sink.get().is_some() {
-            Health::Ok
-        } else {
-            Health::Down("not started".to_owned())
+        if self.sink.get().is_none() {
+            return Health::Down("not started".to_owned());
         }
+        self.provider.health().unwrap_or(Health::Ok)
     }
 
     async fn probe(&self) -> Health {

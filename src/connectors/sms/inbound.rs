@@ -101,6 +101,11 @@ impl Hooks {
         }))
     }
 
+    /// Says the gateway link is up again, so sends waiting out their backoff go now.
+    pub(crate) fn back_online(&self) {
+        self.0.sink.back_online(NAME);
+    }
+
     /// Stores an incoming SMS; a text that is an opt-out (or opt-in) keyword also records it.
     pub(crate) async fn mo(&self, mo: Mo) -> Result<(), HookError> {
         let from = number::normalise(&mo.from, self.0.region)

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     inbound::Hooks,
@@ -38,6 +39,18 @@ pub(crate) trait Provider: Send + Sync {
     /// The HTTP routes the gateway calls (incoming SMS, delivery reports), served on the
     /// connector's `webhook_bind`; they hand what they receive to `hooks`.
     fn routes(&self, hooks: Hooks) -> Router;
+
+    /// Keeps the provider's own link to the gateway (SMPP) until `shutdown`, handing what
+    /// arrives on it to `hooks`. HTTP gateways have none.
+    async fn run(&self, _hooks: Hooks, shutdown: CancellationToken) -> Result<(), String> {
+        shutdown.cancelled().await;
+        Ok(())
+    }
+
+    /// The state of that link, if the provider keeps one.
+    fn health(&self) -> Option<Health> {
+        None
+    }
 
     /// An active check that the gateway answers, for `passerelle doctor`.
     async fn probe(&self) -> Health;

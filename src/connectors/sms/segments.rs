@@ -69,13 +69,6 @@ fn gsm_char(c: char) -> Option<([u8; 2], usize)> {
 
 /// Encodes `text` as unpacked GSM septets (one per octet), or `None` if a character is not
 /// in the default alphabet or its extension table.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for providers that encode the text themselves (SMPP)"
-    )
-)]
 pub(crate) fn gsm_encode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());
     for c in text.chars() {
@@ -87,13 +80,6 @@ pub(crate) fn gsm_encode(text: &str) -> Option<Vec<u8>> {
 
 /// Decodes unpacked GSM septets; an unknown escape sequence becomes a space, as the
 /// specification recommends, and octets above 0x7f are replaced with `?`.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for providers that encode the text themselves (SMPP)"
-    )
-)]
 pub(crate) fn gsm_decode(septets: &[u8]) -> String {
     let mut out = String::with_capacity(septets.len());
     let mut iter = septets.iter();
@@ -113,25 +99,11 @@ pub(crate) fn gsm_decode(septets: &[u8]) -> String {
 }
 
 /// Encodes `text` as UTF-16BE (characters beyond the BMP as surrogate pairs).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for providers that encode the text themselves (SMPP)"
-    )
-)]
 pub(crate) fn ucs2_encode(text: &str) -> Vec<u8> {
     text.encode_utf16().flat_map(u16::to_be_bytes).collect()
 }
 
 /// Decodes UTF-16BE; unpaired surrogates and a trailing odd octet become U+FFFD.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for providers that encode the text themselves (SMPP)"
-    )
-)]
 pub(crate) fn ucs2_decode(bytes: &[u8]) -> String {
     let units: Vec<u16> = bytes
         .chunks(2)
