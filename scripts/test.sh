@@ -24,6 +24,8 @@ sms_port=$((29454 + off)) sms_token=it-kannel-token
 export KANNEL_POST_URL="http://127.0.0.1:$sms_port/kannel/mo?from=%p&id=%I&ts=%T&token=$sms_token"
 # Kannel refuses (no route) numbers with this prefix, so a refusal can be tested.
 export KANNEL_DENIED_PREFIX=+447911
+# The SMPP simulator; it answers this prefix with an UNDELIV receipt.
+export SMSC_SMPP_PORT=$((2795 + off)) SMSC_HTTP_PORT=$((2796 + off)) SMSC_FAIL_PREFIX=+447911
 scripts/peers/install-peers.sh synapse prosody kannel helpers
 cargo build --locked --bins --tests
 
@@ -76,6 +78,7 @@ scripts/peers/stop-peers.sh >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
 scripts/peers/start-prosody.sh
 scripts/peers/start-kannel.sh
+scripts/peers/start-smsc.sh
 
 log=$it/cargo-test.log
 status=0

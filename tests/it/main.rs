@@ -13,6 +13,7 @@ mod durability;
 mod faults;
 mod sms;
 mod sms_peer;
+mod sms_smpp;
 mod startup;
 mod xmpp;
 mod xmpp_peer;
