@@ -370,6 +370,21 @@ pub enum SmsProviderConfig {
     Kannel(KannelConfig),
     /// A direct SMPP 3.4 link to an operator's or aggregator's SMSC (passerelle as ESME).
     Smpp(SmppConfig),
+    /// A cloud provider with Twilio's Messages API (REST out, signed webhooks in).
+    Twilio(TwilioConfig),
+}
+
+/// A Twilio-compatible REST provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// Base URL of the API.
+    #[serde(default = "default_twilio_api_url")]
+    pub api_url: Url,
+    /// The account SID (`AC…`).
+    pub account_sid: String,
+    /// The account's auth token: API password and webhook signing key.
+    pub auth_token: Secret,
 }
 
 /// An SMPP 3.4 link, bound as transceiver.
@@ -643,6 +658,9 @@ fn default_sms_opt_out() -> Vec<String> {
 }
 fn default_sms_opt_in() -> Vec<String> {
     vec!["START".to_owned()]
+}
+fn default_twilio_api_url() -> Url {
+    Url::parse("https://api.twilio.com").expect("constant URL parses")
 }
 fn default_smpp_enquire_link() -> Duration {
     Duration::from_secs(30)

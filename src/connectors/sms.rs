@@ -17,6 +17,7 @@ mod provider;
 mod rate;
 pub(crate) mod segments;
 mod smpp;
+mod twilio;
 
 use std::sync::{Arc, OnceLock};
 
@@ -66,6 +67,9 @@ impl SmsConnector {
                 Box::new(kannel::Kannel::new(k.clone(), config.webhook_url.clone()))
             }
             SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone())),
+            SmsProviderConfig::Twilio(c) => {
+                Box::new(twilio::Twilio::new(c.clone(), config.webhook_url.clone()))
+            }
         };
         Self {
             region: number::region(&config.default_region).ok(),
@@ -156,6 +160,20 @@ pub(crate) fn config_problems(config: &SmsConnectorConfig) -> Vec<(&'static str,
                 ));
             }
         }
+        SmsProviderConfig::Twilio(c) => {
+            if !matches!(c.api_url.scheme(), "http" | "https") {
+                problems.push((
+                    "provider.api_url",
+                    "must be the API's https:// URL, e.g. https://api.twilio.com".to_owned(),
+                ));
+            }
+            if !c.account_sid.starts_with("AC") {
+                problems.push((
+                    "provider.account_sid",
+                    "must be the account SID (AC…) from the provider's console".to_owned(),
+                ));
+            }
+        }
     }
     problems
 }
@@ -175,6 +193,11 @@ pub(crate) fn placeholders(config: &SmsConnectorConfig) -> Vec<&'static str> {
         SmsProviderConfig::Smpp(c) => {
             if c.password.is_placeholder() {
                 keys.push("connectors[type=sms].provider.password");
+            }
+        }
+        SmsProviderConfig::Twilio(c) => {
+            if c.auth_token.is_placeholder() {
+                keys.push("connectors[type=sms].provider.auth_token");
             }
         }
     }
