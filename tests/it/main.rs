@@ -14,6 +14,7 @@ mod faults;
 mod sms;
 mod sms_peer;
 mod sms_smpp;
+mod sms_twilio;
 mod startup;
 mod xmpp;
 mod xmpp_peer;

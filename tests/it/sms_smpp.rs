@@ -28,6 +28,16 @@ fn get(path: &str) -> Value {
 
 /// The base configuration with the SMS connector on SMPP instead of Kannel.
 fn smpp_config(name: &str) -> PathBuf {
+    let port = std::env::var("SMSC_SMPP_PORT").expect("SMSC_SMPP_PORT");
+    let provider = format!(
+        "    provider:\n      type: \"smpp\"\n      server: \"127.0.0.1:{port}\"\n      system_id: \"passerelle\"\n      password: \"smpp-it\"\n      enquire_link_interval: \"2s\"\n      response_timeout: \"5s\"\n"
+    );
+    config_with_provider(name, &provider)
+}
+
+/// The base configuration with `provider` (YAML at the provider's indentation) instead of
+/// Kannel, written to `target/it/<name>.yaml`.
+pub(crate) fn config_with_provider(name: &str, provider: &str) -> PathBuf {
     let base = std::fs::read_to_string(base_config_path()).expect("base config");
     let start = base
         .find("    provider:\n      type: \"kannel\"")
@@ -36,10 +46,6 @@ fn smpp_config(name: &str) -> PathBuf {
         .find("webhook_token:")
         .and_then(|i| base[start + i..].find('\n').map(|j| start + i + j + 1))
         .expect("end of the provider");
-    let port = std::env::var("SMSC_SMPP_PORT").expect("SMSC_SMPP_PORT");
-    let provider = format!(
-        "    provider:\n      type: \"smpp\"\n      server: \"127.0.0.1:{port}\"\n      system_id: \"passerelle\"\n      password: \"smpp-it\"\n      enquire_link_interval: \"2s\"\n      response_timeout: \"5s\"\n"
-    );
     let path = repo().join(format!("target/it/{name}.yaml"));
     std::fs::write(
         &path,
