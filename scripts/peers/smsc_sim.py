@@ -15,6 +15,8 @@ HTTP control API on --http (default 127.0.0.1:2776), JSON:
                          409 when nothing is bound as receiver or transceiver
   GET /binds             [{"system_id","mode"}]
   POST /reset            forgets the recorded MTs
+  POST /throttle {"count", "status"?}  answers the next `count` submit_sm with
+                         ESME_RTHROTTLED (0x58), or `status` if given (e.g. 20: ESME_RMSGQFUL)
 """
 
 import argparse
@@ -123,6 +125,7 @@ class State:
         self.conns = []
         self.mts = []
         self.counter = 0
+        self.throttle = [0, 0x58]
 
     def next_id(self):
         with self.lock:
@@ -249,6 +252,14 @@ def handle_pdu(conn, state, cmd, status, seq, body):
             sm = parse_submit(body)
         except (ValueError, IndexError):
             conn.send(0x80000004, 0x08, seq, cstr(""))
+            return True
+        with state.lock:
+            throttled = state.throttle[0] > 0
+            if throttled:
+                state.throttle[0] -= 1
+        if throttled:
+            conn.send(0x80000004, state.throttle[1], seq, cstr(""))
+            log(f"submit to {sm['destination_addr']} refused with status {state.throttle[1]:#x}")
             return True
         msgid = state.next_id()
         sm.update(message_id=msgid, system_id=conn.system_id, time=time.time())
@@ -398,6 +409,16 @@ def make_http(state):
             if self.path == "/reset":
                 with state.lock:
                     state.mts.clear()
+                self.reply(200, {"ok": True})
+            elif self.path == "/throttle":
+                try:
+                    req = json.loads(raw)
+                    count, status = int(req["count"]), int(req.get("status", 0x58))
+                except (ValueError, KeyError, TypeError):
+                    self.reply(400, {"error": "expected {\"count\": n}"})
+                    return
+                with state.lock:
+                    state.throttle = [count, status]
                 self.reply(200, {"ok": True})
             elif self.path == "/mo":
                 try:

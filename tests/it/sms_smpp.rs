@@ -232,3 +232,74 @@ fn the_link_is_dropped_and_restored_with_nothing_lost_or_repeated() {
             .then_some(())
     });
 }
+
+#[test]
+fn throttling_by_the_smsc_is_waited_out_and_the_message_sent_once() {
+    let _serial = serial();
+    let _p = start("smpp-throttle");
+    let number = "+33612345611";
+    let (staff, room, _ghost) = chat_with(number);
+    // The SMSC answers the next two submit_sm with ESME_RTHROTTLED, later one with
+    // ESME_RMSGQFUL: both are waited out.
+    for (count, status, text) in [
+        (2, 0x58, "after the throttling"),
+        (1, 0x14, "after a full queue"),
+    ] {
+        let resp = http()
+            .post(format!("{}/throttle", control()))
+            .json(&json!({"count": count, "status": status}))
+            .send()
+            .expect("simulator reachable");
+        assert!(resp.status().is_success());
+        staff.send_text(&room, text);
+        wait_mt(number, text);
+    }
+    let texts: Vec<String> = messages_to(number)
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, ["after the throttling", "after a full queue"]);
+    // No failure notice: throttling is not a failure.
+    assert!(
+        staff
+            .messages(&room)
+            .iter()
+            .all(|m| m["content"]["msgtype"] != "m.notice"),
+        "{:?}",
+        staff.messages(&room)
+    );
+}
+
+#[test]
+fn an_sms_from_an_unknown_number_opens_a_room() {
+    let _serial = serial();
+    let staff = User::register("smppinbox");
+    let invite = format!("[\"{}\"]", staff.user_id);
+    let p = Passerelle::start_with_config(
+        "smpp-inbound",
+        smpp_config("smpp-inbound"),
+        &[("PASSERELLE_CONNECTORS__2__INBOUND__INVITE", &invite)],
+    );
+    p.wait_ready(T);
+    wait_for("passerelle bound to the SMSC", T, || {
+        get("/binds")
+            .as_array()?
+            .iter()
+            .any(|b| b["system_id"] == "passerelle")
+            .then_some(())
+    });
+    let number = "+33612340001";
+    assert_eq!(
+        mo(number, "Bonjour, qui est là ?")["status"].as_u64(),
+        Some(0)
+    );
+    let room = wait_for("an invitation to the new conversation", T, || {
+        staff.invites().into_iter().next()
+    });
+    staff.join(&room);
+    wait_for("the SMS in the new room", T, || {
+        bodies_from(&staff.messages(&room), &ghost(number))
+            .contains(&"Bonjour, qui est là ?".to_owned())
+            .then_some(())
+    });
+}
