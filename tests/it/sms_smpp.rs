@@ -303,3 +303,36 @@ fn an_sms_from_an_unknown_number_opens_a_room() {
             .then_some(())
     });
 }
+
+#[test]
+fn doctor_binds_to_the_smsc_and_names_a_wrong_server() {
+    let _serial = serial();
+    let registration = base_config_path().with_file_name("registration.yaml");
+    let dir = repo().join("target/it/smpp-doctor");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let doctor = |config: PathBuf| {
+        let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["doctor", "-c"])
+            .arg(&config)
+            .arg("-r")
+            .arg(&registration)
+            .env("PASSERELLE_DATABASE__PATH", dir.join("doctor.db"))
+            .output()
+            .expect("doctor runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = doctor(smpp_config("smpp-doctor"));
+    assert!(ok, "{text}");
+    assert!(text.contains("✓ connector sms"), "{text}");
+    let wrong = config_with_provider(
+        "smpp-doctor-wrong",
+        "    provider:\n      type: \"smpp\"\n      server: \"127.0.0.1:1\"\n      system_id: \"passerelle\"\n      password: \"smpp-it\"\n      response_timeout: \"2s\"\n",
+    );
+    let (ok, text) = doctor(wrong);
+    assert!(!ok, "{text}");
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+}

@@ -296,7 +296,10 @@ impl Provider for Smpp {
 
     async fn probe(&self) -> Health {
         match Session::open(&self.0).await {
-            Ok(_) => Health::Ok,
+            Ok(session) => {
+                session.close(&self.0).await;
+                Health::Ok
+            }
             Err(e) => Health::Down(e),
         }
     }

@@ -85,6 +85,21 @@ impl Session {
         }
     }
 
+    /// Unbinds and waits (at most the response timeout) for the SMSC's answer.
+    pub(super) async fn close(mut self, shared: &Shared) {
+        let unbind = Pdu::bare(id::UNBIND, status::OK, shared.next_seq());
+        if self.send(&unbind).await.is_ok() {
+            let _ = tokio::time::timeout(shared.config.response_timeout, async {
+                while let Ok(p) = self.next().await {
+                    if p.id == id::UNBIND | id::RESPONSE {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
     async fn send(&mut self, pdu: &Pdu) -> Result<(), String> {
         self.write
             .write_all(&pdu.encode())
@@ -126,14 +141,7 @@ impl Session {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    let unbind = Pdu::bare(id::UNBIND, status::OK, shared.next_seq());
-                    if self.send(&unbind).await.is_ok() {
-                        let _ = tokio::time::timeout(shared.config.response_timeout, async {
-                            while let Ok(p) = self.next().await {
-                                if p.id == id::UNBIND | id::RESPONSE { break; }
-                            }
-                        }).await;
-                    }
+                    self.close(shared).await;
                     return Ok(());
                 }
                 Some(request) = queue.recv() => {
