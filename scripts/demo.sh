@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A local demo of passerelle: builds it, starts a throw-away Synapse, a throw-away Prosody and
-# passerelle with its built-in test network and its XMPP connector, runs `passerelle doctor` and
-# a scripted round trip (Matrix ↔ test network, Matrix ↔ XMPP), then keeps everything running
-# for a Matrix client and an XMPP client until Ctrl-C.
+# A local demo of passerelle: builds it, starts a throw-away Synapse, a throw-away Prosody, a
+# throw-away Kannel and passerelle with its built-in test network, its XMPP connector and its
+# SMS connector, runs `passerelle doctor` and scripted round trips (Matrix ↔ test network,
+# Matrix ↔ XMPP, Matrix ↔ SMS), then keeps everything running for a Matrix client, an XMPP
+# client and a scripted phone until Ctrl-C.
 #
 # Usage: scripts/demo.sh [--check]
 #   --check (or DEMO_CHECK=1): stop after the round trip; exit 0 if it all worked, else 1.
@@ -27,6 +28,9 @@ done
 [[ $check == 1 ]] || check=0
 
 hs_port=8008 as_port=29333 control_port=29555 c2s_port=5222 component_port=5347
+# Kannel (the SMS gateway) and passerelle's SMS webhook.
+kannel_admin=13000 kannel_box=13001 kannel_sendsms=13013 kannel_smsc=10000 sms_port=29444
+sms_token='demo-kannel-token'
 hs_url=http://127.0.0.1:$hs_port
 control=http://127.0.0.1:$control_port
 demo=$repo/target/demo
@@ -41,7 +45,7 @@ config=$demo/config.yaml
 registration=$demo/registration.yaml
 plog=$demo/passerelle.log
 xmpp_domain=matrix.localhost
-imap_port=1143 lmtp_port=2424 smtp_port=2525
+imap_port=1143 lmtp_port=2424 smtp_port=2525 imaps_port=1993 smtps_port=2465
 # Prosody and passerelle share it; both listen on 127.0.0.1 only.
 xmpp_secret='demo-component-secret'
 
@@ -62,7 +66,7 @@ stop_all() {
     echo "stopped passerelle"
   fi
   forget_pid passerelle
-  scripts/peers/stop-peers.sh synapse prosody dovecot smtp-sink
+  scripts/peers/stop-peers.sh smsbox bearerbox synapse prosody dovecot smtp-sink
 }
 
 cleaned=0
@@ -87,7 +91,9 @@ if compgen -G "$RUN_DIR/*.pid" >/dev/null; then
   stop_all || true
 fi
 
-for port in "$hs_port" "$as_port" "$control_port" "$c2s_port" "$component_port"; do
+for port in "$hs_port" "$as_port" "$control_port" "$c2s_port" "$component_port" \
+  "$kannel_admin" "$kannel_box" "$kannel_sendsms" "$kannel_smsc" "$sms_port" \
+  "$imap_port" "$lmtp_port" "$smtp_port" "$imaps_port" "$smtps_port"; do
   if port_in_use "$port"; then
     die "127.0.0.1:$port is already in use; stop what listens there (ss -ltnp 'sport = :$port') and retry"
   fi
@@ -109,7 +115,7 @@ say "Building passerelle and installing Synapse, Prosody and the XMPP test clien
 # Debug build: from scratch on 2 cores it takes ~3 min, --release ~7-10 min; it
 # shares target/debug with scripts/test.sh, and a demo does not need the speed.
 cargo build --locked --bins
-scripts/peers/install-peers.sh synapse prosody helpers dovecot
+scripts/peers/install-peers.sh synapse prosody kannel helpers dovecot
 
 say "Writing $config"
 cat >"$config" <<YAML
@@ -155,6 +161,19 @@ connectors:
       host: "127.0.0.1"
       port: $smtp_port
       security: "plain"
+  - type: "sms"
+    inbound:
+      invite: ["@demo:localhost"]
+    number: "+33100000000"
+    default_region: "FR"
+    webhook_bind: "127.0.0.1:$sms_port"
+    webhook_url: "http://127.0.0.1:$sms_port"
+    provider:
+      type: "kannel"
+      sendsms_url: "http://127.0.0.1:$kannel_sendsms/cgi-bin/sendsms"
+      username: "bridge"
+      password: "bridgepw"
+      webhook_token: "$sms_token"
 YAML
 "$bin" generate-registration -c "$config" -o "$registration"
 
@@ -170,7 +189,14 @@ PROSODY_C2S_PORT=$c2s_port PROSODY_COMPONENT_PORT=$component_port \
 
 say "Starting the mail servers (dovecot IMAP 127.0.0.1:$imap_port, SMTP 127.0.0.1:$smtp_port)"
 MAIL_IMAP_PORT=$imap_port MAIL_LMTP_PORT=$lmtp_port MAIL_SMTP_PORT=$smtp_port \
+  MAIL_IMAPS_PORT=$imaps_port MAIL_SMTPS_PORT=$smtps_port \
   MAIL_USERS="bridge:bridgepw alice:alicepw bob:bobpw" KEEP_DATA=0 scripts/peers/start-mail.sh
+
+say "Starting Kannel (sendsms 127.0.0.1:$kannel_sendsms, fake operator port 127.0.0.1:$kannel_smsc)"
+KANNEL_ADMIN_PORT=$kannel_admin KANNEL_BOX_PORT=$kannel_box KANNEL_SENDSMS_PORT=$kannel_sendsms \
+  KANNEL_SMSC_PORT=$kannel_smsc KANNEL_DENIED_PREFIX= \
+  KANNEL_POST_URL="http://127.0.0.1:$sms_port/kannel/mo?from=%p&id=%I&ts=%T&token=$sms_token" \
+  scripts/peers/start-kannel.sh
 
 # Before passerelle starts: Prosody takes one connection per component domain and refuses
 # doctor's own test connection while passerelle holds it. doctor answers the homeserver's
@@ -203,6 +229,12 @@ if ! python3 scripts/demo_roundtrip.py --homeserver "$hs_url" --control "$contro
   log_tail "$plog"
   die "the round trip failed; logs: $plog, $PEERS_DIR/synapse/synapse.log," \
     "$PEERS_DIR/prosody/prosody.log and $demo/xmpp-alice.log"
+fi
+say "SMS round trip: demo writes to a phone through Kannel, the phone answers"
+if ! python3 scripts/demo_sms.py roundtrip --smsc "127.0.0.1:$kannel_smsc" \
+  --admin "127.0.0.1:$kannel_admin" --homeserver "$hs_url" --user demo --password demo; then
+  log_tail "$plog"
+  die "the SMS round trip failed; logs: $plog and $PEERS_DIR/kannel/"
 fi
 echo "everything up and checked in $(elapsed "$t_start")s"
 
@@ -261,9 +293,18 @@ ${bold}And by email,${plain} with any mail program (IMAP 127.0.0.1:$imap_port, S
       $HELPERS_VENV/bin/python scripts/peers/mail_client.py send --smtp 127.0.0.1:$smtp_port \
         --from bob@localhost --to bridge@localhost
 
+${bold}And SMS,${plain} through the local Kannel: passerelle's number is +33100000000, and you play
+  the phones and their operator from a terminal (SMS passerelle sends are printed there; each
+  line you type is an SMS to passerelle from --phone):
+    python3 scripts/demo_sms.py phone --phone +33612345678
+  From Matrix, start a chat with @_sms_+33612345678:localhost (or any valid number) to text it;
+  an SMS from a number nobody has talked to yet opens a new room for demo. STOP from a phone
+  opts it out (passerelle then refuses to text it, saying so), START opts it back in.
+
   Logs:   $plog
           $PEERS_DIR/synapse/synapse.log
           $PEERS_DIR/prosody/prosody.log
+          $PEERS_DIR/kannel/
   Config: $config
 
 Press Ctrl-C to stop.

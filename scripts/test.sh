@@ -25,7 +25,15 @@ for i in 1 2 3 4 5 6 7 8 9; do MAIL_USERS+=" bridge$i:bridge${i}pw"; done
 export MAIL_USERS
 export PROSODY_COMPONENT_DOMAIN=matrix.localhost PROSODY_COMPONENT_SECRET=it-component-secret
 export PASSERELLE_IT_XMPP_HOST=localhost PASSERELLE_IT_XMPP_DOMAIN=$PROSODY_COMPONENT_DOMAIN
-scripts/peers/install-peers.sh synapse prosody helpers dovecot
+export KANNEL_ADMIN_PORT=$((13020 + off)) KANNEL_BOX_PORT=$((13021 + off))
+export KANNEL_SENDSMS_PORT=$((13033 + off)) KANNEL_SMSC_PORT=$((10020 + off))
+sms_port=$((29454 + off)) sms_token=it-kannel-token
+export KANNEL_POST_URL="http://127.0.0.1:$sms_port/kannel/mo?from=%p&id=%I&ts=%T&token=$sms_token"
+# Kannel refuses (no route) numbers with this prefix, so a refusal can be tested.
+export KANNEL_DENIED_PREFIX=+447911
+# The SMPP simulator; it answers this prefix with an UNDELIV receipt.
+export SMSC_SMPP_PORT=$((2795 + off)) SMSC_HTTP_PORT=$((2796 + off)) SMSC_FAIL_PREFIX=+447911
+scripts/peers/install-peers.sh synapse prosody kannel helpers dovecot
 cargo build --locked --bins --tests
 
 # A configuration for the tests; generate-registration fills in fresh tokens.
@@ -72,6 +80,17 @@ connectors:
       host: "127.0.0.1"
       port: $MAIL_SMTP_PORT
       security: "plain"
+  - type: "sms"
+    number: "+33100000000"
+    default_region: "FR"
+    webhook_bind: "127.0.0.1:$sms_port"
+    webhook_url: "http://127.0.0.1:$sms_port"
+    provider:
+      type: "kannel"
+      sendsms_url: "http://127.0.0.1:$KANNEL_SENDSMS_PORT/cgi-bin/sendsms"
+      username: "bridge"
+      password: "bridgepw"
+      webhook_token: "$sms_token"
 YAML
 target/debug/passerelle generate-registration -c "$it/config.yaml" -o "$it/registration.yaml"
 
@@ -82,6 +101,8 @@ scripts/peers/stop-peers.sh >/dev/null 2>&1 || true
 scripts/peers/start-synapse.sh
 scripts/peers/start-prosody.sh
 scripts/peers/start-mail.sh
+scripts/peers/start-kannel.sh
+scripts/peers/start-smsc.sh
 
 log=$it/cargo-test.log
 status=0

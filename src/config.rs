@@ -243,6 +243,8 @@ pub enum ConnectorConfig {
     Xmpp(XmppConnectorConfig),
     /// Email: a mailbox read over IMAP, mail sent through an SMTP relay.
     Email(Box<EmailConnectorConfig>),
+    /// SMS, through the organisation's gateway (Kannel).
+    Sms(Box<SmsConnectorConfig>),
 }
 
 impl ConnectorConfig {
@@ -252,6 +254,7 @@ impl ConnectorConfig {
             Self::Test(c) => &c.ghost_template,
             Self::Xmpp(c) => &c.ghost_template,
             Self::Email(c) => &c.ghost_template,
+            Self::Sms(c) => &c.ghost_template,
         }
     }
 
@@ -261,6 +264,7 @@ impl ConnectorConfig {
             Self::Test(c) => &c.inbound,
             Self::Xmpp(c) => &c.inbound,
             Self::Email(c) => &c.inbound,
+            Self::Sms(c) => &c.inbound,
         }
     }
 
@@ -270,6 +274,7 @@ impl ConnectorConfig {
             Self::Test(_) => "test",
             Self::Xmpp(_) => "xmpp",
             Self::Email(_) => "email",
+            Self::Sms(_) => "sms",
         }
     }
 }
@@ -338,6 +343,109 @@ pub struct XmppConnectorConfig {
     /// Nickname of the bridge's own occupant in linked group chats.
     #[serde(default = "default_muc_nick")]
     pub muc_nick: String,
+}
+
+/// The SMS connector: the organisation's number, shared by all staff, through a gateway.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConnectorConfig {
+    /// Ghost localpart template; `{id}` stands for the E.164 number (`+33612345678`).
+    #[serde(default = "default_sms_ghost_template")]
+    pub ghost_template: String,
+    /// Where an SMS from a number nobody has talked to yet goes.
+    #[serde(default)]
+    pub inbound: InboundRouting,
+    /// The organisation's number SMS are sent from (E.164, or national in `default_region`).
+    pub number: String,
+    /// Region (ISO 3166 code, e.g. `FR`) of numbers written without their country code.
+    pub default_region: String,
+    /// Longest message sent, in SMS segments; a longer one is refused with a notice.
+    #[serde(default = "default_sms_max_segments")]
+    pub max_segments: usize,
+    /// Messages per second sent to the gateway at most (0: no limit).
+    #[serde(default = "default_sms_rate_limit")]
+    pub rate_limit: f64,
+    /// Texts (whole message, any case) by which a contact stops receiving messages.
+    #[serde(default = "default_sms_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Texts by which a contact who opted out receives messages again.
+    #[serde(default = "default_sms_opt_in")]
+    pub opt_in_keywords: Vec<String>,
+    /// Address passerelle listens on for the gateway's calls (incoming SMS, delivery reports).
+    #[serde(default = "default_sms_webhook_bind")]
+    pub webhook_bind: SocketAddr,
+    /// Base URL the gateway uses to reach `webhook_bind` (put into delivery-report URLs).
+    #[serde(default = "default_sms_webhook_url")]
+    pub webhook_url: Url,
+    /// The gateway.
+    pub provider: SmsProviderConfig,
+}
+
+/// The SMS gateway, selected by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SmsProviderConfig {
+    /// Kannel's smsbox: `sendsms` out; `post-url` and `dlr-url` callbacks in.
+    Kannel(KannelConfig),
+    /// A direct SMPP 3.4 link to an operator's or aggregator's SMSC (passerelle as ESME).
+    Smpp(SmppConfig),
+    /// A cloud provider with Twilio's Messages API (REST out, signed webhooks in).
+    Twilio(TwilioConfig),
+}
+
+/// A Twilio-compatible REST provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// Base URL of the API.
+    #[serde(default = "default_twilio_api_url")]
+    pub api_url: Url,
+    /// The account SID (`AC…`).
+    pub account_sid: String,
+    /// The account's auth token: API password and webhook signing key.
+    pub auth_token: Secret,
+}
+
+/// An SMPP 3.4 link, bound as transceiver.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppConfig {
+    /// host:port of the SMSC.
+    pub server: String,
+    /// The ESME's system_id.
+    pub system_id: String,
+    /// Its password.
+    pub password: Secret,
+    /// system_type, if the SMSC wants one (usually empty).
+    #[serde(default)]
+    pub system_type: String,
+    /// Interval of the enquire_link keep-alive; an unanswered one drops and restores the link.
+    #[serde(default = "default_smpp_enquire_link", with = "humantime_serde_compat")]
+    pub enquire_link_interval: Duration,
+    /// Time allowed for the SMSC to answer a request.
+    #[serde(
+        default = "default_smpp_response_timeout",
+        with = "humantime_serde_compat"
+    )]
+    pub response_timeout: Duration,
+    /// Send a long text as one submit_sm with the message_payload TLV instead of UDH parts.
+    #[serde(default)]
+    pub message_payload: bool,
+}
+
+/// A Kannel gateway (bearerbox + smsbox).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KannelConfig {
+    /// smsbox's sendsms URL, e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub sendsms_url: Url,
+    /// A `sendsms-user` username.
+    pub username: String,
+    /// Its password.
+    pub password: Secret,
+    /// A token Kannel's calls must carry (`?token=` in `post-url`; passerelle adds it to
+    /// `dlr-url` itself); calls without it are refused.
+    pub webhook_token: Secret,
 }
 
 impl Config {
@@ -482,7 +590,9 @@ impl LoadError {
 fn expected_for(key: &str) -> Option<&'static str> {
     let last = key.rsplit('.').next().unwrap_or(key);
     Some(match last {
-        "bind" | "control_bind" => "an address and port such as \"127.0.0.1:29333\"",
+        "bind" | "control_bind" | "webhook_bind" => {
+            "an address and port such as \"127.0.0.1:29333\""
+        }
         "url" => "a URL such as \"http://127.0.0.1:8008\"",
         "max_body_size" | "max_media_size" => "a size such as \"16 MiB\"",
         _ if key.starts_with("permissions.") => "one of block, relay, user, admin",
@@ -552,6 +662,36 @@ fn default_muc_nick() -> String {
 }
 fn default_xmpp_max_message() -> ByteSize {
     ByteSize::kib(64)
+}
+fn default_sms_ghost_template() -> String {
+    "_sms_{id}".to_owned()
+}
+fn default_sms_max_segments() -> usize {
+    6
+}
+fn default_sms_rate_limit() -> f64 {
+    10.0
+}
+fn default_sms_opt_out() -> Vec<String> {
+    vec!["STOP".to_owned(), "ARRET".to_owned()]
+}
+fn default_sms_opt_in() -> Vec<String> {
+    vec!["START".to_owned()]
+}
+fn default_twilio_api_url() -> Url {
+    Url::parse("https://api.twilio.com").expect("constant URL parses")
+}
+fn default_smpp_enquire_link() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_smpp_response_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_sms_webhook_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 29444))
+}
+fn default_sms_webhook_url() -> Url {
+    Url::parse("http://127.0.0.1:29444").expect("constant URL parses")
 }
 fn default_test_control_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 29555))

@@ -372,6 +372,27 @@ pub trait InboundSink: Send + Sync {
     /// Says the connector is connected again: sends waiting to be retried are tried now
     /// instead of at the end of their backoff.
     fn back_online(&self, connector: &str);
+
+    /// Durably records that `contact` asked to receive no more messages (`opted_out`, with
+    /// the `keyword` they used) or asked to receive them again.
+    async fn set_opt_out(
+        &self,
+        _connector: &str,
+        _contact: &str,
+        _opted_out: bool,
+        _keyword: &str,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError("opt-outs are not stored here".into()))
+    }
+
+    /// The keyword `contact` opted out with, if they did and have not opted back in.
+    async fn opt_out(
+        &self,
+        _connector: &str,
+        _contact: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 /// What the runtime gives a connector's `run`.

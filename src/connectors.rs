@@ -2,6 +2,7 @@
 //! (one `match` arm) and its own module only.
 
 pub mod email;
+pub mod sms;
 pub mod test;
 pub mod xmpp;
 
@@ -43,6 +44,7 @@ impl Registry {
                 ConnectorConfig::Email(c) => {
                     Arc::new(email::EmailConnector::new((**c).clone(), store.cloned()))
                 }
+                ConnectorConfig::Sms(c) => Arc::new(sms::SmsConnector::new((**c).clone())),
             };
             entries.push(Entry {
                 connector,

@@ -5,6 +5,7 @@ mod email;
 mod ghosts;
 mod inbox;
 mod messages;
+mod opt_outs;
 mod outbox;
 mod portals;
 mod reactions;

@@ -53,6 +53,8 @@ fn the_example_parses_through_the_production_path() {
             "connectors[type=xmpp].secret",
             "connectors[type=email].imap.password",
             "connectors[type=email].smtp.password",
+            "connectors[type=sms].provider.password",
+            "connectors[type=sms].provider.webhook_token",
         ]
     );
     assert!(config.validate().is_empty(), "{:?}", config.validate());

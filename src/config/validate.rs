@@ -124,6 +124,11 @@ impl Config {
                         .map(|(key, why)| problem(format!("connectors.{i}.{key}"), why)),
                 );
             }
+            if let super::ConnectorConfig::Sms(sms) = connector {
+                for (key, message) in crate::connectors::sms::config_problems(sms) {
+                    problems.push(problem(format!("connectors.{i}.{key}"), message));
+                }
+            }
             if let Some(room) = &connector.inbound().room
                 && ruma::RoomAliasId::parse(room.as_str()).is_err()
             {
@@ -160,6 +165,9 @@ impl Config {
                 && e.smtp.password.as_ref().is_some_and(Secret::is_placeholder)
             {
                 keys.push("connectors[type=email].smtp.password");
+            }
+            if let super::ConnectorConfig::Sms(sms) = c {
+                keys.extend(crate::connectors::sms::placeholders(sms));
             }
         }
         keys

@@ -58,6 +58,44 @@ impl InboundSink for Sink {
             runtime.retry_now.notify_waiters();
         }
     }
+
+    async fn set_opt_out(
+        &self,
+        connector: &str,
+        contact: &str,
+        opted_out: bool,
+        keyword: &str,
+    ) -> Result<(), ConnectorError> {
+        let runtime = self
+            .runtime
+            .upgrade()
+            .ok_or_else(|| ConnectorError("shutting down".into()))?;
+        let stored = if opted_out {
+            runtime
+                .store
+                .insert_opt_out(connector, contact, keyword)
+                .await
+        } else {
+            runtime.store.delete_opt_out(connector, contact).await
+        };
+        stored.map_err(|e| ConnectorError(format!("cannot store the opt-out: {e}")))
+    }
+
+    async fn opt_out(
+        &self,
+        connector: &str,
+        contact: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        let runtime = self
+            .runtime
+            .upgrade()
+            .ok_or_else(|| ConnectorError("shutting down".into()))?;
+        runtime
+            .store
+            .opt_out(connector, contact)
+            .await
+            .map_err(|e| ConnectorError(format!("cannot read the opt-outs: {e}")))
+    }
 }
 
 impl Runtime {
@@ -465,7 +503,20 @@ impl Runtime {
                 )])
             }
             InboundKind::Read { target } => {
-                if let Ok(Some(m)) = target_event(target.clone()).await
+                let found = target_event(target.clone()).await;
+                // A gateway's delivery report can overtake the recording of the send it is
+                // about: a fresh one (timestamped by the connector) waits for it a little.
+                if matches!(found, Ok(None))
+                    && message
+                        .timestamp_ms
+                        .is_some_and(|t| crate::store::now_ms() - t < 30_000)
+                {
+                    return Outcome::Retry {
+                        error: "the message read is not recorded yet".into(),
+                        retry_after: Some(std::time::Duration::from_secs(1)),
+                    };
+                }
+                if let Ok(Some(m)) = found
                     && let Ok(event) = ruma::EventId::parse(m.event_id.as_str())
                     && let Err(e) = self.matrix.read_receipt(&room_id, ghost, &event).await
                 {

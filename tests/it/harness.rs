@@ -75,6 +75,15 @@ impl Passerelle {
     /// Starts passerelle with the base config, a fresh database in `target/it/<name>`, and
     /// `env` as extra environment overrides. Waits for `/health`.
     pub(crate) fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with_config(name, base_config_path(), env)
+    }
+
+    /// Like [`Passerelle::start`], with another configuration file.
+    pub(crate) fn start_with_config(
+        name: &str,
+        config_path: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = repo().join("target/it").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test dir");
@@ -93,7 +102,7 @@ impl Passerelle {
             child: None,
             dir,
             env: all_env,
-            config_path: base_config_path(),
+            config_path,
         };
         p.spawn();
         p

@@ -1,0 +1,118 @@
+//! Receipts and incoming SMS from deliver_sm, through a recording sink.
+
+use std::sync::Mutex;
+
+use super::{Reassembly, SentIds, decode_text, handle, parse_receipt};
+use crate::{
+    connector::InboundKind,
+    connectors::sms::{
+        inbound::{Report, tests::hooks},
+        smpp::pdu::{DeliverSm, concat_udh, status, tag},
+    },
+};
+
+fn deliver(esm_class: u8, data_coding: u8, data: &[u8]) -> DeliverSm {
+    DeliverSm {
+        source_ton: 1,
+        source: "33612345678".into(),
+        destination: "33100000000".into(),
+        esm_class,
+        data_coding,
+        short_message: data.to_vec(),
+        tlvs: Default::default(),
+    }
+}
+
+#[test]
+fn user_data_is_decoded_by_data_coding() {
+    assert_eq!(decode_text(0, &[0x48, 0x69, 0x1b, 0x65]), "Hi€");
+    assert_eq!(decode_text(8, &[0xd8, 0x3d, 0xde, 0x00]), "😀");
+    assert_eq!(decode_text(3, &[0x63, 0x61, 0x66, 0xe9]), "café");
+    assert_eq!(decode_text(1, b"ok"), "ok");
+}
+
+#[test]
+fn receipts_give_the_message_id_and_state() {
+    let mut d = deliver(0x04, 0, b"id:abc sub:001 dlvrd:001 submit date:2401011200 done date:2401011200 stat:DELIVRD err:000 text:");
+    assert_eq!(parse_receipt(&d), Some(("abc".into(), Report::Delivered)));
+    d.tlvs
+        .insert(tag::RECEIPTED_MESSAGE_ID, b"0000002a\0".to_vec());
+    d.tlvs.insert(tag::MESSAGE_STATE, vec![5]);
+    d.short_message = b"id:0000002a stat:UNDELIV err:001".to_vec();
+    let (id, report) = parse_receipt(&d).expect("receipt");
+    assert_eq!(id, "0000002a");
+    assert!(matches!(report, Report::Failed(r) if r.contains("UNDELIV") && r.contains("001")));
+    let enroute = deliver(0x04, 0, b"id:x stat:ENROUTE");
+    assert_eq!(
+        parse_receipt(&enroute),
+        Some(("x".into(), Report::Accepted))
+    );
+    assert_eq!(parse_receipt(&deliver(0x04, 0, b"no id here")), None);
+}
+
+#[tokio::test]
+async fn a_receipt_for_a_sent_message_becomes_a_read_receipt() {
+    let (sink, hooks) = hooks();
+    let sent = Mutex::new(SentIds::default());
+    sent.lock()
+        .expect("lock")
+        .insert("m1".into(), 12, "+33612345678".into());
+    let parts = Mutex::new(Reassembly::default());
+    let d = deliver(0x04, 0, b"id:m1 stat:DELIVRD err:000");
+    assert_eq!(handle(d, &hooks, &sent, &parts).await, status::OK);
+    let unknown = deliver(0x04, 0, b"id:other stat:DELIVRD err:000");
+    assert_eq!(handle(unknown, &hooks, &sent, &parts).await, status::OK);
+    let committed = sink.committed.lock().expect("lock").clone();
+    assert_eq!(committed.len(), 1, "a receipt for an unknown id is ignored");
+    assert_eq!(
+        committed[0].kind,
+        InboundKind::Read {
+            target: "sms-12".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn concatenated_parts_become_one_message() {
+    let (sink, hooks) = hooks();
+    let sent = Mutex::new(SentIds::default());
+    let parts = Mutex::new(Reassembly::default());
+    let mut second = concat_udh(7, 2, 2).to_vec();
+    second.extend_from_slice(&[0, 0x21]);
+    let mut first = concat_udh(7, 2, 1).to_vec();
+    first.extend_from_slice(&[0, 0xe9, 0xd8, 0x3d, 0xde, 0x00]);
+    // Out of order: the second part first.
+    assert_eq!(
+        handle(deliver(0x40, 8, &second), &hooks, &sent, &parts).await,
+        status::OK
+    );
+    assert!(sink.committed.lock().expect("lock").is_empty());
+    assert_eq!(
+        handle(deliver(0x40, 8, &first), &hooks, &sent, &parts).await,
+        status::OK
+    );
+    let committed = sink.committed.lock().expect("lock").clone();
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].body, "é😀!");
+    assert_eq!(committed[0].sender, "+33612345678");
+}
+
+#[tokio::test]
+async fn a_bad_header_or_sender_is_refused_permanently() {
+    let (sink, hooks) = hooks();
+    let sent = Mutex::new(SentIds::default());
+    let parts = Mutex::new(Reassembly::default());
+    let bad_udh = deliver(0x40, 0, &[9, 0, 3]);
+    assert_eq!(
+        handle(bad_udh, &hooks, &sent, &parts).await,
+        status::PERMANENT_APP_ERROR
+    );
+    let mut bad_sender = deliver(0, 0, b"hi");
+    bad_sender.source = "abc".into();
+    bad_sender.source_ton = 5;
+    assert_eq!(
+        handle(bad_sender, &hooks, &sent, &parts).await,
+        status::PERMANENT_APP_ERROR
+    );
+    assert!(sink.committed.lock().expect("lock").is_empty());
+}
