@@ -19,17 +19,21 @@ targets=("$@")
 if (( ! ${#targets[@]} )); then
   mapfile -t targets < <(cd fuzz && cargo fuzz list)
 fi
+for t in "${targets[@]}"; do
+  (cd fuzz && cargo fuzz build "$t" >/dev/null 2>&1) || { echo "fuzz target $t does not build: run (cd fuzz && cargo fuzz build $t)" >&2; exit 1; }
+done
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "==> $t for ${seconds}s"
-  if ! cargo fuzz run "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+  rc=0
+  (cd fuzz && cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
       -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 \
-      -print_final_stats=1 2>&1 | tee "fuzz/$t.log" | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY)"; then
-    :
-  fi
-  if grep -qE "^==[0-9]+== ?ERROR|panicked at|deadly signal|SUMMARY: libFuzzer" "fuzz/$t.log"; then
+      -print_final_stats=1) >"fuzz/$t.log" 2>&1 || rc=$?
+  grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^Done [0-9]+ runs" "fuzz/$t.log" || true
+  if (( rc )); then
     failed+=("$t")
+    grep -E "panicked at|^==[0-9]+==ERROR|^SUMMARY|Test unit written" "fuzz/$t.log" | head -5 >&2 || true
   fi
 done
 if (( ${#failed[@]} )); then

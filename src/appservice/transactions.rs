@@ -55,10 +55,16 @@ pub(super) async fn push(
         }
     })?;
     let events = parse(&txn_id, &body)?;
+    // A span entered across an await would leak into whatever the thread runs next.
     let span = tracing::info_span!("transaction", txn_id = %txn_id, events = events.len());
-    let _guard = span.enter();
     let runtime = &state.runtime;
-    match runtime.store().accept_transaction(&txn_id, &events).await {
+    let stored = tracing::Instrument::instrument(
+        runtime.store().accept_transaction(&txn_id, &events),
+        span.clone(),
+    )
+    .await;
+    let _in_span = span.enter();
+    match stored {
         Ok(true) => {
             tracing::debug!("Transaction stored.");
             runtime.notify_inbox();

@@ -111,9 +111,6 @@ impl Runtime {
                 if let Err(e) = self.ensure_ghost(entry, &remote_id, None).await {
                     return e.into();
                 }
-                if let Err(e) = self.matrix.join(&room, Some(&ghost)).await {
-                    return e.into();
-                }
                 let connector = entry.connector.name();
                 let conversation = entry.connector.conversation_for(&remote_id, &event.sender);
                 match self.store.portal_by_room(room.as_str()).await {
@@ -147,14 +144,21 @@ impl Runtime {
                     conversation,
                     room_id: room.to_string(),
                 };
-                match self.store.insert_portal(&portal).await {
-                    Ok(_) => {
-                        tracing::info!(connector, "Portal created by an invitation.");
-                        entry.connector.open_conversation(&portal.conversation);
-                        Outcome::Done(Vec::new())
-                    }
-                    Err(e) => e.into(),
+                // Stored before the ghost joins: a remote message arriving once the ghost is
+                // seen in the room finds this portal rather than opening a room of its own.
+                if let Err(e) = self.store.insert_portal(&portal).await {
+                    return e.into();
                 }
+                if let Err(e) = self.matrix.join(&room, Some(&ghost)).await {
+                    // Not linked after all (a retry starts over).
+                    if let Err(e) = self.store.delete_portal(room.as_str()).await {
+                        return e.into();
+                    }
+                    return e.into();
+                }
+                tracing::info!(connector, "Portal created by an invitation.");
+                entry.connector.open_conversation(&portal.conversation);
+                Outcome::Done(Vec::new())
             }
             MembershipState::Leave | MembershipState::Ban => {
                 // A ghost removed from its portal: the room no longer bridges that contact.

@@ -1,6 +1,6 @@
 //! Ghost registration and profiles, and portal rooms for conversations started remotely.
 
-use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId};
 use serde_json::json;
 
 use super::Runtime;
@@ -146,11 +146,22 @@ impl Runtime {
             room_id: room.to_string(),
         };
         if !self.store.insert_portal(&portal).await.map_err(storage)? {
-            tracing::warn!(room_id = %room, "A portal for this conversation appeared meanwhile; using the new room anyway.");
-            self.store
-                .delete_portal_of(connector, conversation)
+            // A staff member linked a room meanwhile (an invitation): theirs wins, and the
+            // room just made is left empty.
+            let existing = self
+                .store
+                .portal_by_conversation(connector, conversation)
                 .await
-                .map_err(|e| permanent(e.to_string()))?;
+                .map_err(storage)?;
+            if let Some(existing) = existing
+                && let Ok(existing_room) = RoomId::parse(existing.room_id.as_str())
+            {
+                tracing::info!(room_id = %existing_room, "A portal for this conversation appeared meanwhile; using it.");
+                if let Err(e) = self.matrix.leave(&room, Some(ghost)).await {
+                    tracing::debug!(error = %e, "Could not leave the unused room.");
+                }
+                return Ok(existing_room);
+            }
             self.store
                 .insert_portal(&portal)
                 .await

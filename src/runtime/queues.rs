@@ -5,6 +5,9 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use tokio::sync::Mutex;
 
 use super::Runtime;
+
+/// Attempts at an item whose processing panics before it is marked failed.
+const PANIC_RETRIES: u32 = 3;
 use crate::{
     matrix::backoff,
     metrics::{METRICS, QueueLabels},
@@ -175,7 +178,29 @@ impl Runtime {
                     return;
                 }
             };
-            let outcome = self.process(&item).await;
+            // A panic is a bug; it must not take the queue down with it.
+            let processed = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                self.process(&item),
+            ))
+            .await;
+            let outcome = processed.unwrap_or_else(|_| {
+                tracing::error!(
+                    ?key,
+                    attempt,
+                    "Processing an item panicked; retried, then given up."
+                );
+                if attempt < PANIC_RETRIES {
+                    Outcome::Retry {
+                        error: "internal error".into(),
+                        retry_after: None,
+                    }
+                } else {
+                    Outcome::Failed {
+                        error: "internal error".into(),
+                        sends: Vec::new(),
+                    }
+                }
+            });
             let queues_more = matches!(
                 &outcome,
                 Outcome::Done(sends) | Outcome::Failed { sends, .. } | Outcome::Sent { sends, .. } if !sends.is_empty()

@@ -392,7 +392,7 @@ fn a_mail_to_several_people_is_a_group_room_and_bridged_mail_is_moved() {
     let staff = User::register("mgroup");
     let mut overrides = mailbox_env(6, &staff.user_id);
     overrides.push((
-        "PASSERELLE_CONNECTORS__2__IMAP__AFTER_BRIDGING".into(),
+        crate::harness::connector_key("email", "IMAP__AFTER_BRIDGING"),
         "move".into(),
     ));
     let p = Passerelle::start("email-group", &as_refs(&overrides));
@@ -462,7 +462,7 @@ fn broken_and_oversized_mail_does_not_stall_the_mailbox() {
     let staff = User::register("mhostile");
     let mut overrides = mailbox_env(7, &staff.user_id);
     overrides.push((
-        "PASSERELLE_CONNECTORS__2__MAX_MESSAGE_SIZE".into(),
+        crate::harness::connector_key("email", "MAX_MESSAGE_SIZE"),
         "4 KiB".into(),
     ));
     let p = Passerelle::start("email-hostile", &as_refs(&overrides));
@@ -568,7 +568,7 @@ fn tls_and_starttls_with_a_verified_certificate() {
     let _serial = serial();
     let ca = PathBuf::from(env("PEERS_DIR")).join("mail/tls/ca.pem");
     let ca = ca.display().to_string();
-    let key = |k: &str| format!("PASSERELLE_CONNECTORS__2__{k}");
+    let key = |k: &str| crate::harness::connector_key("email", k);
 
     // IMAP with STARTTLS, SMTP over implicit TLS.
     let staff = User::register("mtls");

@@ -632,6 +632,17 @@ impl User {
     }
 }
 
+/// The environment override of `key` (e.g. `INBOUND__INVITE`) of the base config's connector of
+/// type `kind`, wherever it sits in the list.
+pub(crate) fn connector_key(kind: &str, key: &str) -> String {
+    let index = base_config()
+        .connectors
+        .iter()
+        .position(|c| c.kind() == kind)
+        .unwrap_or_else(|| panic!("the base config has no {kind} connector"));
+    format!("PASSERELLE_CONNECTORS__{index}__{key}")
+}
+
 /// Percent-encodes a path segment.
 pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())

@@ -8,13 +8,10 @@ use serde_json::Value;
 
 use crate::{harness::repo, xmpp_peer::env};
 
-/// Index of the email connector in the test configuration.
-const CONNECTOR: usize = 2;
-
 /// Environment overrides giving a passerelle mailbox `bridge<n>` and inviting `staff` to rooms
 /// of new correspondents.
 pub(crate) fn mailbox_env(n: u32, staff: &str) -> Vec<(String, String)> {
-    let key = |k: &str| format!("PASSERELLE_CONNECTORS__{CONNECTOR}__{k}");
+    let key = |k: &str| crate::harness::connector_key("email", k);
     vec![
         (key("ADDRESS"), format!("bridge{n}@localhost")),
         (key("IMAP__USERNAME"), format!("bridge{n}")),

@@ -18,6 +18,7 @@ mod sms;
 mod sms_peer;
 mod sms_smpp;
 mod sms_twilio;
+mod soak;
 mod startup;
 mod xmpp;
 mod xmpp_peer;

@@ -278,7 +278,10 @@ fn an_sms_from_an_unknown_number_opens_a_room() {
     let p = Passerelle::start_with_config(
         "smpp-inbound",
         smpp_config("smpp-inbound"),
-        &[("PASSERELLE_CONNECTORS__2__INBOUND__INVITE", &invite)],
+        &[(
+            &crate::harness::connector_key("sms", "INBOUND__INVITE"),
+            &invite,
+        )],
     );
     p.wait_ready(T);
     wait_for("passerelle bound to the SMSC", T, || {
