@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod doctor;
 pub mod html;
 pub mod ids;
+pub mod import;
 pub mod matrix;
 pub mod media;
 pub mod registration;
