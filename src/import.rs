@@ -5,6 +5,7 @@
 //! [`dry_run`] renders the reviewable JSON document; [`run`] sends the history to the
 //! homeserver with one ghost per sender.
 
+pub mod source;
 pub mod telegram;
 pub mod timezone;
 pub mod whatsapp;
