@@ -5,6 +5,12 @@
 //! [`dry_run`] renders the reviewable JSON document; [`run`] sends the history to the
 //! homeserver with one ghost per sender.
 
+pub mod cli;
+pub mod dry_run;
+pub mod ledger;
+pub mod report;
+pub mod run;
+pub mod senders;
 pub mod source;
 pub mod telegram;
 pub mod timezone;

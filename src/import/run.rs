@@ -1,0 +1,458 @@
+//! The real import: a new room, one ghost per sender, every message sent with its original
+//! timestamp (`?ts=`), media uploaded, replies linked, then invitations and the report.
+//!
+//! Each sent item is recorded in the [`Ledger`] before the next one is sent, and each send
+//! uses a transaction id derived from its source key: a re-run skips what is recorded, and a
+//! send retried after a crash is deduplicated by the homeserver within its window.
+
+use std::collections::{BTreeMap, btree_map::Entry};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedUserId, RoomId, UInt, UserId,
+    api::client::state::send_state_event, events::AnyStateEventContent, serde::Raw,
+};
+use serde_json::{Value, json, value::RawValue};
+
+use super::{
+    Export, ImportError, Kind, Message,
+    ledger::{Ledger, source_keys},
+    report::{self, Outcome},
+    senders::SenderMap,
+    source::{Loaded, MediaStore},
+};
+use crate::{
+    config::Config,
+    ids::GhostTemplate,
+    matrix::{MatrixClient, MatrixError, NewRoom},
+    store::Store,
+};
+
+/// Localpart template of import ghosts; the registration reserves this namespace.
+pub const GHOST_TEMPLATE: &str = "_import_{id}";
+
+/// Content key marking imported events with their source (to rebuild a lost ledger).
+const MARK: &str = "org.passerelle.import";
+
+/// What the operator asked for besides the export itself.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Room name; default: the chat's name.
+    pub room_name: Option<String>,
+    /// Senders pointed to real Matrix users (invited at the end).
+    pub map: SenderMap,
+    /// Users invited once the history is in.
+    pub invite: Vec<OwnedUserId>,
+    /// Stop after sending this many messages (a re-run continues).
+    pub limit: Option<usize>,
+    /// Warnings found before the run (sender map entries matching nobody, …).
+    pub warnings: Vec<String>,
+}
+
+/// Runs the import; returns the report, which is also posted in the room.
+pub async fn import(config: &Config, loaded: Loaded, plan: Plan) -> Result<String, ImportError> {
+    let Loaded {
+        export,
+        mut media,
+        origin,
+    } = loaded;
+    let client = MatrixClient::new(config).map_err(|e| hs_error("preparing the client", &e))?;
+    let store = Store::open(&config.database.path, config.database.max_connections)
+        .await
+        .map_err(|e| {
+            ImportError(format!(
+                "database.path {}: {e}",
+                config.database.path.display()
+            ))
+        })?;
+    let ledger = Ledger::new(store.clone(), &export.chat_key);
+    let bot = UserId::parse(config.bot_user_id())
+        .map_err(|e| ImportError(format!("appservice.bot_localpart: {e}")))?;
+    let server = config.homeserver.server_name.clone();
+    let template = GhostTemplate::parse(GHOST_TEMPLATE).map_err(|e| ImportError(e.to_string()))?;
+
+    // Ghosts: one per sender id, scoped to this chat so that names never collide across chats.
+    let scope = &super::whatsapp::short_hash(&export.chat_key)[..8];
+    let mut ghosts: BTreeMap<String, OwnedUserId> = BTreeMap::new();
+    let mut who: BTreeMap<String, String> = BTreeMap::new();
+    for (id, name) in &export.senders {
+        let user = template
+            .user_id(&format!("{scope}.{id}"), &server)
+            .ok()
+            .and_then(|u| UserId::parse(u).ok())
+            .ok_or_else(|| ImportError(format!("sender {name:?}: no valid ghost user id")))?;
+        let shown = match plan.map.get(id, name) {
+            Some(real) => format!("{user} (stands in for {real}, invited)"),
+            None => user.to_string(),
+        };
+        who.insert(id.clone(), shown);
+        ghosts.insert(id.clone(), user);
+    }
+
+    let room = match ledger.room().await.map_err(db)? {
+        Some(room) => RoomId::parse(room).map_err(|e| ImportError(format!("ledger: {e}")))?,
+        None => {
+            let room = create_room(&client, &export, &origin, &plan).await?;
+            ledger
+                .set_room(export.source, room.as_str())
+                .await
+                .map_err(db)?;
+            room
+        }
+    };
+    let mut sent = ledger.sent().await.map_err(db)?;
+    let keys = source_keys(&export);
+    let mut order: Vec<usize> = (0..export.messages.len()).collect();
+    order.sort_by_key(|&i| (export.messages[i].ts_ms, i));
+    let by_id: BTreeMap<i64, usize> = export
+        .messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.id.map(|id| (id, i)))
+        .collect();
+
+    let progress =
+        ProgressBar::with_draw_target(Some(order.len() as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} messages ({eta} left)") {
+        progress.set_style(style);
+    }
+    let mut outcome = Outcome {
+        room_id: room.to_string(),
+        ..Outcome::default()
+    };
+    let max_media = config.homeserver.max_media_size.as_u64();
+    for &i in &order {
+        progress.inc(1);
+        let m = &export.messages[i];
+        let key = &keys[i];
+        if sent.contains_key(key) {
+            outcome.already += 1;
+            continue;
+        }
+        if plan.limit.is_some_and(|limit| outcome.sent >= limit) {
+            outcome.partial = true;
+            break;
+        }
+        let sender = match (&m.kind, &m.sender_id) {
+            (Kind::System, _) | (_, None) => None,
+            (_, Some(id)) => ghosts.get(id).cloned(),
+        };
+        if let (Some(ghost), Some(id)) = (&sender, &m.sender_id)
+            && let Entry::Vacant(slot) = sent.entry(format!("join:{id}"))
+        {
+            let name = export
+                .senders
+                .iter()
+                .find(|(sid, _)| sid == id)
+                .map_or(id.as_str(), |(_, n)| n.as_str());
+            client
+                .register(ghost.localpart())
+                .await
+                .map_err(|e| hs_error(&format!("registering {ghost}"), &e))?;
+            client
+                .set_display_name(ghost, name)
+                .await
+                .map_err(|e| hs_error(&format!("naming {ghost}"), &e))?;
+            let event = join(&client, &room, &bot, ghost, name, m.ts_ms).await?;
+            ledger.record(slot.key(), &event).await.map_err(db)?;
+            slot.insert(event);
+        }
+        let mut content = content_for(
+            &client,
+            &export,
+            m,
+            sender.as_deref(),
+            &mut media,
+            max_media,
+            &mut outcome,
+        )
+        .await?;
+        if let Some(target) = m.reply_to {
+            let target_event = by_id.get(&target).and_then(|&t| sent.get(&keys[t]));
+            match target_event {
+                Some(event) => {
+                    content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event}});
+                }
+                None => {
+                    let body = content["body"].as_str().unwrap_or_default().to_owned();
+                    content["body"] = json!(format!(
+                        "(in reply to message {target}, not imported)\n{body}"
+                    ));
+                }
+            }
+        }
+        content[MARK] = json!({"source": export.source.as_str(), "key": key});
+        let event = client
+            .send(
+                &room,
+                sender.as_deref(),
+                "m.room.message",
+                &content,
+                &ledger.txn_id(key),
+                Some(m.ts_ms),
+            )
+            .await
+            .map_err(|e| hs_error(&format!("sending {}", describe(m)), &e))?;
+        ledger.record(key, &event).await.map_err(db)?;
+        sent.insert(key.clone(), event);
+        outcome.sent += 1;
+    }
+    progress.finish_and_clear();
+
+    let text = report::render(&export, &origin, &who, &plan.warnings, Some(&outcome));
+    if !outcome.partial {
+        let mut invite: Vec<&UserId> = plan.invite.iter().map(|u| &**u).collect();
+        invite.extend(plan.map.users());
+        invite.sort();
+        invite.dedup();
+        for user in invite {
+            client
+                .invite(&room, None, user)
+                .await
+                .map_err(|e| hs_error(&format!("inviting {user}"), &e))?;
+        }
+        let report_key = format!("report:{}", sent.len());
+        if outcome.sent > 0 || !sent.keys().any(|k| k.starts_with("report:")) {
+            let content = json!({"msgtype": "m.notice", "body": format!("Import report\n{text}")});
+            let event = client
+                .send(
+                    &room,
+                    None,
+                    "m.room.message",
+                    &content,
+                    &ledger.txn_id(&report_key),
+                    None,
+                )
+                .await
+                .map_err(|e| hs_error("posting the report", &e))?;
+            ledger.record(&report_key, &event).await.map_err(db)?;
+        }
+        ledger.finish().await.map_err(db)?;
+    }
+    store.close().await;
+    Ok(text)
+}
+
+async fn create_room(
+    client: &MatrixClient,
+    export: &Export,
+    origin: &str,
+    plan: &Plan,
+) -> Result<ruma::OwnedRoomId, ImportError> {
+    let source = export.source.display();
+    let name = plan
+        .room_name
+        .clone()
+        .or_else(|| export.chat_name.clone())
+        .unwrap_or_else(|| format!("Imported {source} chat"));
+    let chat = export
+        .chat_name
+        .as_deref()
+        .map_or_else(String::new, |n| format!(" \"{n}\""));
+    let topic = format!(
+        "History of the {source} chat{chat}, imported from the export {origin} on {}. \
+         Messages keep their original senders and times.",
+        jiff::Timestamp::now()
+            .to_string()
+            .get(..10)
+            .unwrap_or_default()
+    );
+    let room = NewRoom {
+        name: Some(name),
+        initial_state: vec![
+            json!({"type": "m.room.topic", "state_key": "", "content": {"topic": topic}}),
+            json!({"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "shared"}}),
+        ],
+        ..NewRoom::default()
+    };
+    client
+        .create_room(None, room)
+        .await
+        .map_err(|e| hs_error("creating the room", &e))
+}
+
+/// Invites and joins a ghost with membership events dated just before its first message.
+async fn join(
+    client: &MatrixClient,
+    room: &RoomId,
+    bot: &UserId,
+    ghost: &UserId,
+    name: &str,
+    first_ts: i64,
+) -> Result<String, ImportError> {
+    let ts = first_ts.saturating_sub(1);
+    let invite = json!({"membership": "invite", "displayname": name});
+    state_at(client, room, bot, ghost.as_str(), &invite, ts)
+        .await
+        .map_err(|e| hs_error(&format!("inviting {ghost}"), &e))?;
+    let joined = json!({"membership": "join", "displayname": name});
+    state_at(client, room, ghost, ghost.as_str(), &joined, ts)
+        .await
+        .map_err(|e| hs_error(&format!("joining {ghost}"), &e))
+}
+
+/// `PUT /state/m.room.member/{key}?ts=…` as `sender`.
+async fn state_at(
+    client: &MatrixClient,
+    room: &RoomId,
+    sender: &UserId,
+    state_key: &str,
+    content: &Value,
+    ts: i64,
+) -> Result<String, MatrixError> {
+    let raw = RawValue::from_string(content.to_string()).map_err(|e| MatrixError {
+        kind: crate::matrix::RetryKind::Permanent,
+        status: None,
+        errcode: None,
+        message: format!("state content: {e}"),
+    })?;
+    let mut request = send_state_event::v3::Request::new_raw(
+        room.to_owned(),
+        "m.room.member".into(),
+        state_key.to_owned(),
+        Raw::<AnyStateEventContent>::from_json(raw),
+    );
+    request.timestamp = u64::try_from(ts)
+        .ok()
+        .and_then(UInt::new)
+        .map(MilliSecondsSinceUnixEpoch);
+    Ok(client
+        .call(request, Some(sender))
+        .await?
+        .event_id
+        .to_string())
+}
+
+/// The event content of one message; uploads its media if the export has the file.
+async fn content_for(
+    client: &MatrixClient,
+    export: &Export,
+    m: &Message,
+    sender: Option<&UserId>,
+    media: &mut MediaStore,
+    max_media: u64,
+    outcome: &mut Outcome,
+) -> Result<Value, ImportError> {
+    let text = |msgtype: &str, body: String| json!({"msgtype": msgtype, "body": body});
+    Ok(match m.kind {
+        Kind::System => text("m.notice", m.body.clone()),
+        Kind::Deleted => text("m.notice", m.body.clone()),
+        Kind::Text if m.edited => text("m.text", format!("{} (edited)", m.body)),
+        Kind::Text => text("m.text", m.body.clone()),
+        Kind::Media => {
+            let Some(attachment) = &m.attachment else {
+                let mut body = "(media not included in the export)".to_owned();
+                if !m.body.is_empty() {
+                    body = format!("{body}\n{}", m.body);
+                }
+                return Ok(text("m.notice", body));
+            };
+            let filename = attachment.filename.rsplit('/').next().unwrap_or_default();
+            let data = match media.read(&attachment.filename, max_media) {
+                Ok(Some(data)) => data,
+                Ok(None) => {
+                    outcome.problems.push(format!(
+                        "{}: {} is not in the export",
+                        describe(m),
+                        attachment.filename
+                    ));
+                    return Ok(text(
+                        "m.notice",
+                        format!("(missing from the export: {filename})"),
+                    ));
+                }
+                Err(e) => {
+                    outcome.problems.push(format!("{}: {e}", describe(m)));
+                    return Ok(text("m.notice", format!("(not imported: {filename})")));
+                }
+            };
+            let mime = mime_of(filename);
+            let size = data.len();
+            let url = client
+                .upload(sender, data, mime, Some(filename))
+                .await
+                .map_err(|e| hs_error(&format!("uploading {filename}"), &e))?;
+            let mut content = json!({
+                "msgtype": msgtype_of(mime),
+                "body": if m.body.is_empty() { filename.to_owned() } else { m.body.clone() },
+                "filename": filename,
+                "url": url,
+                "info": {"mimetype": mime, "size": size},
+            });
+            if m.edited {
+                content["body"] = json!(format!(
+                    "{} (edited)",
+                    content["body"].as_str().unwrap_or_default()
+                ));
+            }
+            let _ = export;
+            content
+        }
+    })
+}
+
+/// A MIME type from a file name's extension.
+pub fn mime_of(filename: &str) -> &'static str {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "3gp" => "video/3gpp",
+        "opus" | "ogg" | "oga" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        "mp3" => "audio/mpeg",
+        "aac" => "audio/aac",
+        "pdf" => "application/pdf",
+        "vcf" => "text/vcard",
+        "txt" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+fn msgtype_of(mime: &str) -> &'static str {
+    match mime.split('/').next() {
+        Some("image") => "m.image",
+        Some("video") => "m.video",
+        Some("audio") => "m.audio",
+        _ => "m.file",
+    }
+}
+
+fn describe(m: &Message) -> String {
+    match (m.id, m.line) {
+        (Some(id), _) => format!("message {id}"),
+        (None, line) => format!("the message on line {line}"),
+    }
+}
+
+fn hs_error(what: &str, e: &MatrixError) -> ImportError {
+    ImportError(format!(
+        "{what}: the homeserver said {e}; fix that and run the same command again, it continues where it stopped"
+    ))
+}
+
+fn db(e: crate::store::Error) -> ImportError {
+    ImportError(format!("the import ledger: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mime_of, msgtype_of};
+
+    #[test]
+    fn media_types_follow_the_extension() {
+        assert_eq!(mime_of("IMG-20220318-WA0002.jpg"), "image/jpeg");
+        assert_eq!(msgtype_of(mime_of("PTT-20220323-WA0003.opus")), "m.audio");
+        assert_eq!(msgtype_of(mime_of("VID-1.MP4")), "m.video");
+        assert_eq!(msgtype_of(mime_of("Resume.pdf")), "m.file");
+        assert_eq!(mime_of("noext"), "application/octet-stream");
+    }
+}
