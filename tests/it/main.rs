@@ -11,6 +11,7 @@ mod appservice_api;
 mod bridging;
 mod durability;
 mod faults;
+mod import;
 mod startup;
 mod xmpp;
 mod xmpp_peer;
