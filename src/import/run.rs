@@ -335,7 +335,10 @@ async fn content_for(
 ) -> Result<Value, ImportError> {
     let text = |msgtype: &str, body: String| json!({"msgtype": msgtype, "body": body});
     Ok(match m.kind {
-        Kind::System => text("m.notice", m.body.clone()),
+        Kind::System => text(
+            "m.notice",
+            with_exporter(&m.body, export.exporter.as_deref()),
+        ),
         Kind::Deleted => text("m.notice", m.body.clone()),
         Kind::Text if m.edited => text("m.text", format!("{} (edited)", m.body)),
         Kind::Text => text("m.text", m.body.clone()),
@@ -385,10 +388,29 @@ async fn content_for(
                     content["body"].as_str().unwrap_or_default()
                 ));
             }
-            let _ = export;
             content
         }
     })
+}
+
+/// A WhatsApp system line with "You" (the exporter, in the export's own words) replaced by the
+/// exporter's name, which is what the room's readers need.
+pub fn with_exporter(body: &str, exporter: Option<&str>) -> String {
+    let Some(name) = exporter else {
+        return body.to_owned();
+    };
+    if let Some(rest) = body.strip_prefix("You ") {
+        return format!("{name} {rest}");
+    }
+    if let Some(rest) = body.strip_suffix(" you") {
+        return format!("{rest} {name}");
+    }
+    // French conjugates for "vous": name it rather than rewrite the sentence.
+    let words: Vec<&str> = body.split(' ').collect();
+    if words.iter().any(|w| w.eq_ignore_ascii_case("vous")) {
+        return format!("{body} (vous : {name})");
+    }
+    body.to_owned()
 }
 
 /// A MIME type from a file name's extension.
@@ -445,7 +467,28 @@ fn db(e: crate::store::Error) -> ImportError {
 
 #[cfg(test)]
 mod tests {
-    use super::{mime_of, msgtype_of};
+    use super::{mime_of, msgtype_of, with_exporter};
+
+    #[test]
+    fn you_in_system_lines_becomes_the_exporter() {
+        assert_eq!(
+            with_exporter("Dmitry S added you", Some("Elon")),
+            "Dmitry S added Elon"
+        );
+        assert_eq!(with_exporter("You left", Some("Elon")), "Elon left");
+        assert_eq!(
+            with_exporter("Dmitry vous a ajouté", Some("Zoé")),
+            "Dmitry vous a ajouté (vous : Zoé)"
+        );
+        assert_eq!(
+            with_exporter("Dmitry S added you", None),
+            "Dmitry S added you"
+        );
+        assert_eq!(
+            with_exporter("Your security code with Ann changed.", Some("E")),
+            "Your security code with Ann changed."
+        );
+    }
 
     #[test]
     fn media_types_follow_the_extension() {

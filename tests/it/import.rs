@@ -474,6 +474,20 @@ fn a_whatsapp_zip_with_media_is_imported_once_even_when_run_again() {
         );
     }
     assert!(got[7].3.starts_with("Import report"), "{}", got[7].3);
+    // Each ghost joined just before its first message, backdated too.
+    let join_ts = |ghost: &str| {
+        staff
+            .events(&room)
+            .into_iter()
+            .find(|e| {
+                e["type"] == "m.room.member"
+                    && e["state_key"] == ghost
+                    && e["content"]["membership"] == "join"
+            })
+            .and_then(|e| e["origin_server_ts"].as_i64())
+    };
+    assert_eq!(join_ts(&dmitry), Some(1_647_611_829_999));
+    assert_eq!(join_ts(&elon), Some(1_647_611_879_999));
     // The photo is the fixture's bytes.
     let mxc = events[3]["content"]["url"].as_str().expect("url");
     assert_eq!(
@@ -581,4 +595,41 @@ fn an_interrupted_telegram_import_resumes_without_duplicates_and_links_replies()
         .expect("url")
         .to_owned();
     assert_eq!(download(&staff, &notes), b"Ordre du jour\n1. Salle\n");
+}
+
+/// Import speed against the local Synapse: prints messages per second, asserts only that
+/// every message was sent. Run with
+/// `scripts/test.sh --test it import_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: run on demand, prints a figure"]
+fn import_throughput() {
+    let _serial = serial();
+    let dir = fresh_dir("import-throughput");
+    const N: usize = 2_000;
+    let mut text = String::new();
+    for i in 0..N {
+        let sender = ["Ann", "Bob", "Chloé", "Dmitry"][i % 4];
+        text.push_str(&format!(
+            "{:02}/01/2023, {:02}:{:02} - {sender}: message {i}\n",
+            1 + i / 1440,
+            (i % 1440) / 60,
+            i % 60
+        ));
+    }
+    let txt = dir.join("WhatsApp Chat with Bench.txt");
+    std::fs::write(&txt, text).expect("write");
+    let start = std::time::Instant::now();
+    let report = real_import(
+        &dir,
+        &["whatsapp", txt.to_str().expect("path"), "--timezone", "UTC"],
+    );
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        report.contains(&format!("{N} messages sent now")),
+        "{report}"
+    );
+    println!(
+        "import: {N} messages into Synapse in {secs:.1} s: {:.0} messages/s",
+        N as f64 / secs
+    );
 }
