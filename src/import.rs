@@ -131,6 +131,8 @@ pub struct Export {
     pub senders: Vec<(String, String)>,
     /// Things the operator should review: ambiguities, resolved DST folds, skipped items.
     pub warnings: Vec<String>,
+    /// Telegram ids of pinned messages, in pinning order.
+    pub pinned: Vec<i64>,
 }
 
 impl Export {

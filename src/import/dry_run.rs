@@ -77,6 +77,7 @@ mod tests {
             }],
             senders: vec![("user2".into(), "Bob".into())],
             warnings: vec!["w1".into()],
+            pinned: Vec::new(),
         };
         assert_eq!(
             document(&export, &["w2".to_owned()]),

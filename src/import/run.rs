@@ -211,6 +211,23 @@ pub async fn import(config: &Config, loaded: Loaded, plan: Plan) -> Result<Strin
                 .await
                 .map_err(|e| hs_error(&format!("inviting {user}"), &e))?;
         }
+        let pinned: Vec<&String> = export
+            .pinned
+            .iter()
+            .filter_map(|id| by_id.get(id).and_then(|&i| sent.get(&keys[i])))
+            .collect();
+        if !pinned.is_empty() {
+            client
+                .set_state(
+                    &room,
+                    None,
+                    "m.room.pinned_events",
+                    "",
+                    &json!({"pinned": pinned}),
+                )
+                .await
+                .map_err(|e| hs_error("pinning messages", &e))?;
+        }
         let report_key = format!("report:{}", sent.len());
         if outcome.sent > 0 || !sent.keys().any(|k| k.starts_with("report:")) {
             let content = json!({"msgtype": "m.notice", "body": format!("Import report\n{text}")});

@@ -105,6 +105,7 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
     let mut senders: Vec<(String, String)> = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut latest: Option<(i64, i64)> = None;
+    let mut pinned = Vec::new();
     for m in list {
         if m.kind != "message" && m.kind != "service" {
             warnings.push(format!(
@@ -135,6 +136,12 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
         let index = messages.len();
         let local_time = m.date.clone().unwrap_or_default();
         if m.kind == "service" {
+            if m.action.as_deref() == Some("pin_message")
+                && let Some(id) = m.message_id
+            {
+                pinned.retain(|p| *p != id);
+                pinned.push(id);
+            }
             messages.push(Message {
                 index,
                 id: Some(m.id),
@@ -222,6 +229,7 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
         messages,
         senders,
         warnings,
+        pinned,
     })
 }
 

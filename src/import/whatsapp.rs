@@ -265,6 +265,7 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Export, ImportErr
         messages,
         senders,
         warnings,
+        pinned: Vec::new(),
     })
 }
 

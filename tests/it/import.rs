@@ -590,6 +590,11 @@ fn an_interrupted_telegram_import_resumes_without_duplicates_and_links_replies()
             .as_deref(),
         Some("Bob")
     );
+    let pinned = staff.get_json(&format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.pinned_events/",
+        enc(&room)
+    ));
+    assert_eq!(pinned["pinned"], serde_json::json!([by_key(6)["event_id"]]));
     let notes = by_key(6)["content"]["url"]
         .as_str()
         .expect("url")

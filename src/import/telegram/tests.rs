@@ -73,6 +73,7 @@ fn the_fixture_export_reads_as_the_reference_says() {
             ),
         ]
     );
+    assert_eq!(e.pinned, vec![6]);
     // date_unixtime, not the local date.
     assert_eq!(e.messages[4].ts_ms, 1_691_701_862_000);
     assert!(e.messages[6].edited && !e.messages[3].edited);
