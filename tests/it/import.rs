@@ -638,3 +638,63 @@ fn import_throughput() {
         N as f64 / secs
     );
 }
+
+/// A crash between a send and its ledger entry: the re-run sends the same transaction id
+/// again and the homeserver answers with the event it already has, so nothing is doubled.
+#[test]
+fn a_send_whose_ledger_entry_was_lost_is_not_doubled() {
+    let _serial = serial();
+    let dir = fresh_dir("import-crash-window");
+    let staff = User::register("crashwin");
+    let txt = android_txt();
+    let args = [
+        "whatsapp",
+        txt.to_str().expect("path"),
+        "--timezone",
+        "America/New_York",
+        "--invite",
+        staff.user_id.as_str(),
+    ];
+    let mut first = args.to_vec();
+    first.extend(["--limit", "5"]);
+    let report = real_import(&dir, &first);
+    let room = room_of(&report);
+    // Forget the last sent message, as if the process died right after the homeserver took it.
+    let forgotten = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let store = passerelle::store::Store::open(&dir.join("import.db"), 1)
+                .await
+                .expect("ledger");
+            let done = sqlx::query(
+                "DELETE FROM import_ledger WHERE source_key = \
+                 (SELECT source_key FROM import_ledger WHERE source_key NOT LIKE 'join:%' \
+                  ORDER BY sent_at DESC, rowid DESC LIMIT 1)",
+            )
+            .execute(store.pool())
+            .await
+            .expect("delete");
+            store.close().await;
+            done.rows_affected()
+        });
+    assert_eq!(forgotten, 1);
+    let report = real_import(&dir, &args);
+    assert!(
+        report.contains("7 messages sent now, 4 already sent before"),
+        "{report}"
+    );
+    wait_for("the invitation", T, || {
+        staff.invites().contains(&room).then_some(())
+    });
+    let bodies: Vec<String> = imported(&staff, &room)
+        .iter()
+        .filter(|e| e["content"]["org.passerelle.import"].is_object())
+        .map(|e| e["content"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), 11, "{bodies:#?}");
+    // The two identical "ok" messages of the same minute are both there, once each.
+    assert_eq!(bodies.iter().filter(|b| *b == "ok").count(), 2);
+    assert_eq!(bodies[2], "Ann Lee added Bob", "\"you\" is the exporter");
+}
