@@ -5,6 +5,8 @@
 //! uses a transaction id derived from its source key: a re-run skips what is recorded, and a
 //! send retried after a crash is deduplicated by the homeserver within its window.
 
+mod content;
+
 use std::collections::{BTreeMap, btree_map::Entry};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,12 +16,13 @@ use ruma::{
 };
 use serde_json::{Value, json, value::RawValue};
 
+pub use self::content::{mime_of, with_exporter};
 use super::{
     Export, ImportError, Kind, Message,
     ledger::{Ledger, source_keys},
     report::{self, Outcome},
     senders::SenderMap,
-    source::{Loaded, MediaStore},
+    source::Loaded,
 };
 use crate::{
     config::Config,
@@ -157,7 +160,7 @@ pub async fn import(config: &Config, loaded: Loaded, plan: Plan) -> Result<Strin
             ledger.record(slot.key(), &event).await.map_err(db)?;
             slot.insert(event);
         }
-        let mut content = content_for(
+        let mut content = content::content_for(
             &client,
             &export,
             m,
@@ -340,139 +343,14 @@ async fn state_at(
         .to_string())
 }
 
-/// The event content of one message; uploads its media if the export has the file.
-async fn content_for(
-    client: &MatrixClient,
-    export: &Export,
-    m: &Message,
-    sender: Option<&UserId>,
-    media: &mut MediaStore,
-    max_media: u64,
-    outcome: &mut Outcome,
-) -> Result<Value, ImportError> {
-    let text = |msgtype: &str, body: String| json!({"msgtype": msgtype, "body": body});
-    Ok(match m.kind {
-        Kind::System => text(
-            "m.notice",
-            with_exporter(&m.body, export.exporter.as_deref()),
-        ),
-        Kind::Deleted => text("m.notice", m.body.clone()),
-        Kind::Text if m.edited => text("m.text", format!("{} (edited)", m.body)),
-        Kind::Text => text("m.text", m.body.clone()),
-        Kind::Media => {
-            let Some(attachment) = &m.attachment else {
-                let mut body = "(media not included in the export)".to_owned();
-                if !m.body.is_empty() {
-                    body = format!("{body}\n{}", m.body);
-                }
-                return Ok(text("m.notice", body));
-            };
-            let filename = attachment.filename.rsplit('/').next().unwrap_or_default();
-            let data = match media.read(&attachment.filename, max_media) {
-                Ok(Some(data)) => data,
-                Ok(None) => {
-                    outcome.problems.push(format!(
-                        "{}: {} is not in the export",
-                        describe(m),
-                        attachment.filename
-                    ));
-                    return Ok(text(
-                        "m.notice",
-                        format!("(missing from the export: {filename})"),
-                    ));
-                }
-                Err(e) => {
-                    outcome.problems.push(format!("{}: {e}", describe(m)));
-                    return Ok(text("m.notice", format!("(not imported: {filename})")));
-                }
-            };
-            let mime = mime_of(filename);
-            let size = data.len();
-            let url = client
-                .upload(sender, data, mime, Some(filename))
-                .await
-                .map_err(|e| hs_error(&format!("uploading {filename}"), &e))?;
-            let mut content = json!({
-                "msgtype": msgtype_of(mime),
-                "body": if m.body.is_empty() { filename.to_owned() } else { m.body.clone() },
-                "filename": filename,
-                "url": url,
-                "info": {"mimetype": mime, "size": size},
-            });
-            if m.edited {
-                content["body"] = json!(format!(
-                    "{} (edited)",
-                    content["body"].as_str().unwrap_or_default()
-                ));
-            }
-            content
-        }
-    })
-}
-
-/// A WhatsApp system line with "You" (the exporter, in the export's own words) replaced by the
-/// exporter's name, which is what the room's readers need.
-pub fn with_exporter(body: &str, exporter: Option<&str>) -> String {
-    let Some(name) = exporter else {
-        return body.to_owned();
-    };
-    if let Some(rest) = body.strip_prefix("You ") {
-        return format!("{name} {rest}");
-    }
-    if let Some(rest) = body.strip_suffix(" you") {
-        return format!("{rest} {name}");
-    }
-    // French conjugates for "vous": name it rather than rewrite the sentence.
-    let words: Vec<&str> = body.split(' ').collect();
-    if words.iter().any(|w| w.eq_ignore_ascii_case("vous")) {
-        return format!("{body} (vous : {name})");
-    }
-    body.to_owned()
-}
-
-/// A MIME type from a file name's extension.
-pub fn mime_of(filename: &str) -> &'static str {
-    let ext = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "heic" => "image/heic",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
-        "3gp" => "video/3gpp",
-        "opus" | "ogg" | "oga" => "audio/ogg",
-        "m4a" => "audio/mp4",
-        "mp3" => "audio/mpeg",
-        "aac" => "audio/aac",
-        "pdf" => "application/pdf",
-        "vcf" => "text/vcard",
-        "txt" => "text/plain",
-        _ => "application/octet-stream",
-    }
-}
-
-fn msgtype_of(mime: &str) -> &'static str {
-    match mime.split('/').next() {
-        Some("image") => "m.image",
-        Some("video") => "m.video",
-        Some("audio") => "m.audio",
-        _ => "m.file",
-    }
-}
-
-fn describe(m: &Message) -> String {
+pub(super) fn describe(m: &Message) -> String {
     match (m.id, m.line) {
         (Some(id), _) => format!("message {id}"),
         (None, line) => format!("the message on line {line}"),
     }
 }
 
-fn hs_error(what: &str, e: &MatrixError) -> ImportError {
+pub(super) fn hs_error(what: &str, e: &MatrixError) -> ImportError {
     ImportError(format!(
         "{what}: the homeserver said {e}; fix that and run the same command again, it continues where it stopped"
     ))
@@ -480,39 +358,4 @@ fn hs_error(what: &str, e: &MatrixError) -> ImportError {
 
 fn db(e: crate::store::Error) -> ImportError {
     ImportError(format!("the import ledger: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{mime_of, msgtype_of, with_exporter};
-
-    #[test]
-    fn you_in_system_lines_becomes_the_exporter() {
-        assert_eq!(
-            with_exporter("Dmitry S added you", Some("Elon")),
-            "Dmitry S added Elon"
-        );
-        assert_eq!(with_exporter("You left", Some("Elon")), "Elon left");
-        assert_eq!(
-            with_exporter("Dmitry vous a ajouté", Some("Zoé")),
-            "Dmitry vous a ajouté (vous : Zoé)"
-        );
-        assert_eq!(
-            with_exporter("Dmitry S added you", None),
-            "Dmitry S added you"
-        );
-        assert_eq!(
-            with_exporter("Your security code with Ann changed.", Some("E")),
-            "Your security code with Ann changed."
-        );
-    }
-
-    #[test]
-    fn media_types_follow_the_extension() {
-        assert_eq!(mime_of("IMG-20220318-WA0002.jpg"), "image/jpeg");
-        assert_eq!(msgtype_of(mime_of("PTT-20220323-WA0003.opus")), "m.audio");
-        assert_eq!(msgtype_of(mime_of("VID-1.MP4")), "m.video");
-        assert_eq!(msgtype_of(mime_of("Resume.pdf")), "m.file");
-        assert_eq!(mime_of("noext"), "application/octet-stream");
-    }
 }
