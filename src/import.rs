@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod dry_run;
+pub mod formatting;
 pub mod ledger;
 pub mod report;
 pub mod run;
@@ -112,6 +113,23 @@ pub struct Message {
     pub omitted: bool,
     /// The wall-clock time as written in the export (`2023-10-29T02:30:00`), for source keys.
     pub local_time: String,
+    /// Telegram's formatted text runs, when the message has formatting (empty otherwise).
+    pub spans: Vec<Span>,
+}
+
+/// A run of formatted text (a Telegram text entity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// The entity type: `plain`, `bold`, `text_link`, `mention_name`, `pre`, …
+    pub kind: String,
+    /// The run's text.
+    pub text: String,
+    /// The target of a `text_link`.
+    pub href: Option<String>,
+    /// The Telegram user of a `mention_name`, as a sender id (`user123`).
+    pub user: Option<String>,
+    /// The language of a `pre` block.
+    pub language: Option<String>,
 }
 
 /// A parsed export.

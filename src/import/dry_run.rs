@@ -74,6 +74,7 @@ mod tests {
                 }),
                 omitted: false,
                 local_time: String::new(),
+                spans: Vec::new(),
             }],
             senders: vec![("user2".into(), "Bob".into())],
             warnings: vec!["w1".into()],

@@ -18,7 +18,7 @@ use serde_json::{Value, json, value::RawValue};
 
 pub use self::content::{mime_of, with_exporter};
 use super::{
-    Export, ImportError, Kind, Message,
+    Export, ImportError, Kind, Message, formatting,
     ledger::{Ledger, source_keys},
     report::{self, Outcome},
     senders::SenderMap,
@@ -170,6 +170,14 @@ pub async fn import(config: &Config, loaded: Loaded, plan: Plan) -> Result<Strin
             &mut outcome,
         )
         .await?;
+        if m.kind == Kind::Text
+            && let Some(html) =
+                formatting::html(&m.spans, |user| ghosts.get(user).map(ToString::to_string))
+        {
+            content["format"] = json!("org.matrix.custom.html");
+            let edited = if m.edited { " (edited)" } else { "" };
+            content["formatted_body"] = json!(format!("{html}{edited}"));
+        }
         if let Some(target) = m.reply_to {
             let target_event = by_id.get(&target).and_then(|&t| sent.get(&keys[t]));
             match target_event {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Attachment, Export, ImportError, Kind, Message, SourceKind, err,
+    Attachment, Export, ImportError, Kind, Message, SourceKind, Span, err,
     timezone::{Reading, Resolver},
 };
 
@@ -60,8 +60,13 @@ struct TgMessage {
 
 #[derive(Deserialize)]
 struct Entity {
+    #[serde(rename = "type", default)]
+    kind: String,
     #[serde(default)]
     text: String,
+    href: Option<String>,
+    user_id: Option<Value>,
+    language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +161,7 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
                 attachment: None,
                 omitted: false,
                 local_time,
+                spans: Vec::new(),
             });
             continue;
         }
@@ -206,6 +212,7 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
             attachment,
             omitted,
             local_time,
+            spans: spans_of(&m),
         });
     }
     // A sender's latest name is the one their ghost shows.
@@ -298,6 +305,30 @@ fn text_of(m: &TgMessage) -> String {
             .collect(),
         _ => String::new(),
     }
+}
+
+/// The formatted runs of a message, or nothing if it is all plain text.
+fn spans_of(m: &TgMessage) -> Vec<Span> {
+    let Some(entities) = &m.text_entities else {
+        return Vec::new();
+    };
+    if entities.iter().all(|e| e.kind == "plain") {
+        return Vec::new();
+    }
+    entities
+        .iter()
+        .map(|e| Span {
+            kind: e.kind.clone(),
+            text: e.text.clone(),
+            href: e.href.clone(),
+            user: match &e.user_id {
+                Some(Value::Number(n)) => Some(format!("user{n}")),
+                Some(Value::String(s)) => Some(format!("user{s}")),
+                _ => None,
+            },
+            language: e.language.clone().filter(|l| !l.is_empty()),
+        })
+        .collect()
 }
 
 /// Telegram's sentences in place of a skipped file's path.

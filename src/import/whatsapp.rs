@@ -200,6 +200,7 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Export, ImportErr
                 attachment: None,
                 omitted: false,
                 local_time: raw.wall.to_string(),
+                spans: Vec::new(),
             },
             Some(name) => {
                 if seen.insert(name.clone()) {
@@ -226,6 +227,7 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Export, ImportErr
                         .map(|filename| Attachment { filename }),
                     omitted: classified.omitted,
                     local_time: raw.wall.to_string(),
+                    spans: Vec::new(),
                 }
             }
         };

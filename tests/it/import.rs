@@ -578,6 +578,11 @@ fn an_interrupted_telegram_import_resumes_without_duplicates_and_links_replies()
         by_key(3)["event_id"]
     );
     assert_eq!(by_key(5)["content"]["body"], "Page\u{c}break (edited)");
+    assert_eq!(by_key(2)["content"]["format"], "org.matrix.custom.html");
+    assert_eq!(
+        by_key(2)["content"]["formatted_body"],
+        "Salut <strong>Alice</strong>, voir <a href=\"https://example.org\">https://example.org</a>"
+    );
     assert_eq!(by_key(3)["origin_server_ts"], 1_691_701_862_000_i64);
     assert_eq!(by_key(3)["content"]["msgtype"], "m.image");
     assert_eq!(by_key(3)["content"]["body"], "La salle");

@@ -74,6 +74,14 @@ fn the_fixture_export_reads_as_the_reference_says() {
         ]
     );
     assert_eq!(e.pinned, vec![6]);
+    // Formatting is kept for messages that have some.
+    let kinds: Vec<&str> = e.messages[3]
+        .spans
+        .iter()
+        .map(|s| s.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["plain", "bold", "plain", "link"]);
+    assert!(e.messages[1].spans.is_empty());
     // date_unixtime, not the local date.
     assert_eq!(e.messages[4].ts_ms, 1_691_701_862_000);
     assert!(e.messages[6].edited && !e.messages[3].edited);
