@@ -9,7 +9,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::harness::{User, base_config, base_config_path, enc, http, repo, serial, wait_for};
+use crate::harness::{
+    Passerelle, User, base_config, base_config_path, enc, http, repo, serial, wait_for,
+};
 
 const T: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -303,6 +305,15 @@ fn bad_input_exits_non_zero_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--timezone"));
 }
 
+/// A running passerelle, so that the homeserver delivers the import's events to the appservice
+/// as it would in production (and does not back off from an unreachable appservice, which
+/// would delay the tests that follow).
+fn running_passerelle(name: &str) -> Passerelle {
+    let p = Passerelle::start(name, &[]);
+    p.wait_ready(T);
+    p
+}
+
 /// Runs a real import; returns its stdout (the report).
 fn real_import(db_dir: &Path, args: &[&str]) -> String {
     let out = passerelle_import(db_dir, args);
@@ -361,6 +372,7 @@ fn download(user: &User, mxc: &str) -> Vec<u8> {
 #[test]
 fn a_whatsapp_zip_with_media_is_imported_once_even_when_run_again() {
     let _serial = serial();
+    let _passerelle = running_passerelle("import-wa-run");
     let dir = fresh_dir("import-wa");
     let zip = ios_zip(&dir);
     let staff = User::register("importer");
@@ -509,6 +521,7 @@ fn a_whatsapp_zip_with_media_is_imported_once_even_when_run_again() {
 #[test]
 fn an_interrupted_telegram_import_resumes_without_duplicates_and_links_replies() {
     let _serial = serial();
+    let _passerelle = running_passerelle("import-tg-run");
     let dir = fresh_dir("import-tg");
     let staff = User::register("tgimporter");
     let bob = User::register("tgbob");
@@ -614,6 +627,7 @@ fn an_interrupted_telegram_import_resumes_without_duplicates_and_links_replies()
 #[ignore = "benchmark: run on demand, prints a figure"]
 fn import_throughput() {
     let _serial = serial();
+    let _passerelle = running_passerelle("import-throughput-run");
     let dir = fresh_dir("import-throughput");
     const N: usize = 2_000;
     let mut text = String::new();
@@ -666,6 +680,7 @@ fn children_cpu_seconds() -> f64 {
 #[test]
 fn a_send_whose_ledger_entry_was_lost_is_not_doubled() {
     let _serial = serial();
+    let _passerelle = running_passerelle("import-crash-window-run");
     let dir = fresh_dir("import-crash-window");
     let staff = User::register("crashwin");
     let txt = android_txt();
