@@ -16,7 +16,7 @@ use ruma::{
 };
 use serde_json::{Value, json, value::RawValue};
 
-pub use self::content::{mime_of, with_exporter};
+pub use self::content::{location, mime_of, with_exporter};
 use super::{
     Export, ImportError, Kind, Message, formatting,
     ledger::{Ledger, source_keys},

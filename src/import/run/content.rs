@@ -26,6 +26,10 @@ pub(super) async fn content_for(
             with_exporter(&m.body, export.exporter.as_deref()),
         ),
         Kind::Deleted => text("m.notice", m.body.clone()),
+        Kind::Text if location(&m.body).is_some() && !m.edited => {
+            let geo = location(&m.body).unwrap_or_default();
+            json!({"msgtype": "m.location", "body": m.body, "geo_uri": geo})
+        }
         Kind::Text if m.edited => text("m.text", format!("{} (edited)", m.body)),
         Kind::Text => text("m.text", m.body.clone()),
         Kind::Media => {
@@ -77,6 +81,25 @@ pub(super) async fn content_for(
             content
         }
     })
+}
+
+/// The `geo:` URI of a shared location: WhatsApp's `location: https://maps.google.com/?q=LAT,LON`
+/// (any case) or the `Location: LAT, LON` text made from a Telegram location.
+pub fn location(body: &str) -> Option<String> {
+    let (label, rest) = body.split_once(':')?;
+    if !label.eq_ignore_ascii_case("location") || body.contains('\n') {
+        return None;
+    }
+    let rest = rest.trim();
+    let coords = match rest.split_once("?q=") {
+        Some((site, q)) if site.contains("maps.google.") => q,
+        Some(_) => return None,
+        None => rest,
+    };
+    let (lat, lon) = coords.split_once(',')?;
+    let (lat, lon): (f64, f64) = (lat.trim().parse().ok()?, lon.trim().parse().ok()?);
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+        .then(|| format!("geo:{lat},{lon}"))
 }
 
 /// A WhatsApp system line with "You" (the exporter, in the export's own words) replaced by the
@@ -136,7 +159,27 @@ fn msgtype_of(mime: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{mime_of, msgtype_of, with_exporter};
+    use super::{location, mime_of, msgtype_of, with_exporter};
+
+    #[test]
+    fn shared_locations_become_geo_uris() {
+        assert_eq!(
+            location("location: https://maps.google.com/?q=48.8566,2.3522").as_deref(),
+            Some("geo:48.8566,2.3522")
+        );
+        assert_eq!(
+            location("Location: https://maps.google.com/?q=-33.86,151.2").as_deref(),
+            Some("geo:-33.86,151.2")
+        );
+        assert_eq!(
+            location("Location: 45.764, 4.8357").as_deref(),
+            Some("geo:45.764,4.8357")
+        );
+        assert_eq!(location("location: somewhere nice"), None);
+        assert_eq!(location("Location: https://evil.example/?q=1,2"), None);
+        assert_eq!(location("Location: 95, 4"), None);
+        assert_eq!(location("Meet at location: 1,2"), None);
+    }
 
     #[test]
     fn you_in_system_lines_becomes_the_exporter() {
