@@ -99,3 +99,52 @@ pub fn render(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Outcome, render};
+    use crate::import::whatsapp::{Options, parse};
+
+    #[test]
+    fn the_report_counts_kinds_and_senders_and_lists_warnings() {
+        let text = "18/03/2022, 14:56 - Ann: hi\n\
+                    18/03/2022, 14:57 - Ann: <Media omitted>\n\
+                    18/03/2022, 14:58 - Bo: This message was deleted\n\
+                    18/03/2022, 14:59 - Ann added Bo\n";
+        let o = Options {
+            timezone: "UTC".into(),
+            chat_name: Some("Trip".into()),
+            ..Options::default()
+        };
+        let export = parse(text, "chat.txt", &o).expect("parses");
+        let who = BTreeMap::from([("Bo".to_owned(), "@bo:example.org".to_owned())]);
+        let outcome = Outcome {
+            room_id: "!r:example.org".into(),
+            sent: 3,
+            already: 1,
+            partial: true,
+            problems: vec!["x.jpg is not in the export".into()],
+        };
+        let report = render(
+            &export,
+            "chat.txt",
+            &who,
+            &["extra".to_owned()],
+            Some(&outcome),
+        );
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines[0], "WhatsApp export \"Trip\" (chat.txt): 4 messages");
+        assert_eq!(lines[1], "  text 1, media 1, deleted 1, system 1");
+        assert_eq!(lines[2], "  media left out of the export: 1");
+        assert!(
+            report.contains("\nSenders:\n  Ann: 2 messages\n  Bo: 1 messages → @bo:example.org\n"),
+            "{report}"
+        );
+        assert!(report.contains("  - extra\n"), "{report}");
+        assert!(report.contains(
+            "Room !r:example.org: 3 messages sent now, 1 already sent before; stopped early, run the same command again to continue\n  - x.jpg is not in the export\n"
+        ), "{report}");
+    }
+}

@@ -98,6 +98,19 @@ mod tests {
     }
 
     #[test]
+    fn entries_matching_no_sender_are_listed() {
+        let map = SenderMap::parse("Ann: \"@ann:x\"\nZed: \"@zed:x\"\n", "m.yaml").expect("parses");
+        let o = crate::import::whatsapp::Options {
+            timezone: "UTC".into(),
+            ..Default::default()
+        };
+        let export = crate::import::whatsapp::parse("18/03/2022, 14:56 - Ann: hi\n", "c.txt", &o)
+            .expect("parses");
+        assert_eq!(map.unmatched(&export), vec!["Zed"]);
+        assert_eq!(map.users().len(), 2);
+    }
+
+    #[test]
     fn a_bad_user_id_is_refused_naming_the_sender() {
         let e = SenderMap::parse("Ann: ann@example.org\n", "senders.yaml").expect_err("bad id");
         assert!(
