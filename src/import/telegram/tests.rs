@@ -174,3 +174,59 @@ fn bad_json_and_whole_account_exports_are_refused_clearly() {
     .expect_err("account export");
     assert!(e.0.contains("whole-account export"), "{e}");
 }
+
+/// Arbitrary texts, written the way Telegram Desktop writes them (control characters as
+/// invalid `\xNN` escapes, text split into entity runs), come back unchanged.
+#[test]
+fn arbitrary_texts_round_trip_through_a_generated_export() {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    const ALPHABET: &[char] = &[
+        'a', 'Z', ' ', '"', '\\', '/', '\n', '\t', '\u{0}', '\u{c}', '\u{1f}', 'é', '😀', 'x',
+    ];
+    /// Telegram Desktop's `SerializeString`: `\n`, `\r`, `\t`, `"` and `\` escaped properly,
+    /// other control characters as `\xNN`.
+    fn tdesktop_string(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    for case in 0..200 {
+        let runs: Vec<String> = (0..rng.random_range(1..4))
+            .map(|_| {
+                (0..rng.random_range(0..12))
+                    .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+                    .collect()
+            })
+            .collect();
+        let entities: Vec<String> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let kind = if i % 2 == 0 { "plain" } else { "bold" };
+                format!("{{\"type\": \"{kind}\", \"text\": {}}}", tdesktop_string(r))
+            })
+            .collect();
+        let json = format!(
+            "{{\"name\": \"c\", \"id\": 1, \"messages\": [{{\"id\": 1, \"type\": \"message\", \
+             \"date_unixtime\": \"1609495200\", \"from\": \"A\", \"from_id\": \"user1\", \
+             \"text\": \"\", \"text_entities\": [{}]}}]}}",
+            entities.join(", ")
+        );
+        let e = parse(json.as_bytes(), "result.json", &Options::default())
+            .unwrap_or_else(|err| panic!("case {case}: {err}\n{json}"));
+        assert_eq!(e.messages[0].body, runs.concat(), "case {case}: {json}");
+    }
+}
