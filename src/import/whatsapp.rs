@@ -8,6 +8,7 @@
 mod body;
 mod dates;
 mod header;
+mod system;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -248,6 +249,14 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Export, ImportErr
         (Some(given), _) => Some(given.clone()),
         (None, inferred) => inferred,
     };
+    for m in messages.iter().filter(|m| m.kind == Kind::System) {
+        if system::subtype(&m.body).is_none() {
+            warnings.push(format!(
+                "{file}:{}: system line not recognised, kept as it is: {}",
+                m.line, m.body
+            ));
+        }
+    }
     let omitted = messages.iter().filter(|m| m.omitted).count();
     if omitted > 0 {
         warnings.push(format!(

@@ -91,6 +91,12 @@ fn android_transcript_messages_senders_and_system_lines() {
         Some("IMG-20220318-WA0002.jpg")
     );
     assert!(e.messages[8].omitted && e.messages[8].attachment.is_none());
+    // Every system line of this transcript is a known one.
+    assert!(
+        !e.warnings.iter().any(|w| w.contains("not recognised")),
+        "{:?}",
+        e.warnings
+    );
     // "You deleted this message" names the exporter.
     assert_eq!(e.exporter.as_deref(), Some("Elon"));
 }
@@ -219,6 +225,19 @@ fn a_spring_gap_time_fails_naming_the_line() {
     let e = parse(text, "chat.txt", &opts("Europe/Paris")).expect_err("gap");
     assert!(e.0.starts_with("chat.txt:2: "), "{e}");
     assert!(e.0.contains("--timezone"), "{e}");
+}
+
+#[test]
+fn unknown_system_lines_are_kept_and_reported() {
+    let e = run("18/03/2022, 14:56 - Something new happened\n", &opts("UTC"));
+    assert_eq!(e.messages[0].kind, Kind::System);
+    assert_eq!(e.messages[0].body, "Something new happened");
+    assert!(
+        e.warnings.iter().any(|w| w
+            == "chat.txt:1: system line not recognised, kept as it is: Something new happened"),
+        "{:?}",
+        e.warnings
+    );
 }
 
 #[test]
