@@ -114,7 +114,7 @@ pub fn parse(bytes: &[u8], file: &str, opts: &Options) -> Result<Export, ImportE
     for m in list {
         if m.kind != "message" && m.kind != "service" {
             warnings.push(format!(
-                "message {}: type `{}` is not exported by Telegram Desktop; skipped",
+                "message {}: type `{}` (Telegram Desktop could not export its content); skipped",
                 m.id, m.kind
             ));
             continue;
