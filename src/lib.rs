@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod fuzzing;
 pub mod html;
 pub mod ids;
+pub mod import;
 pub mod matrix;
 pub mod media;
 pub mod metrics;

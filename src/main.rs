@@ -53,6 +53,9 @@ enum Command {
         #[arg(short, long, default_value = "registration.yaml")]
         registration: PathBuf,
     },
+    /// Import a WhatsApp or Telegram group export into a new Matrix room.
+    #[command(subcommand)]
+    Import(passerelle::import::cli::ImportCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,9 @@ fn main() -> ExitCode {
             generate_registration(&cli.config, &output, new_tokens)
         }
         Command::Doctor { registration } => return doctor(&cli.config, &registration),
+        Command::Import(command) => {
+            passerelle::import::cli::execute(&cli.config, command).map_err(anyhow::Error::msg)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

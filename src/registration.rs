@@ -24,6 +24,11 @@ pub fn build(config: &Config) -> Result<Registration, String> {
             .aliases
             .push(Namespace::new(true, template.alias_regex(server)));
     }
+    // Ghosts of imported chat history (`passerelle import`).
+    let import = GhostTemplate::parse(crate::import::run::GHOST_TEMPLATE)?;
+    namespaces
+        .users
+        .push(Namespace::new(true, import.namespace_regex(server)));
     namespaces.aliases.push(Namespace::new(
         true,
         format!(

@@ -340,6 +340,11 @@ impl User {
         }
     }
 
+    /// The access token, for requests the helpers do not cover.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
     /// A GET on the client-server API as this user.
     pub(crate) fn get_json(&self, path: &str) -> Value {
         self.get(path)

@@ -13,6 +13,7 @@ mod bridging;
 mod durability;
 mod email;
 mod faults;
+mod import;
 mod operations;
 mod sms;
 mod sms_peer;
