@@ -16,7 +16,7 @@ pub(crate) mod number;
 mod provider;
 mod rate;
 pub(crate) mod segments;
-mod smpp;
+pub(crate) mod smpp;
 mod twilio;
 
 use std::sync::{Arc, OnceLock};

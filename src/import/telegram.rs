@@ -4,7 +4,7 @@
 //! and entity objects; service messages carry `actor` and `action`; ids are signed (messages
 //! of a migrated basic group are negative); skipped files have a sentence instead of a path.
 
-mod escapes;
+pub(crate) mod escapes;
 
 use std::collections::BTreeMap;
 

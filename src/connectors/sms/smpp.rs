@@ -17,7 +17,7 @@
 
 mod deliver;
 mod link;
-mod pdu;
+pub(crate) mod pdu;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

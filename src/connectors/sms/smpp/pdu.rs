@@ -112,6 +112,16 @@ impl Pdu {
     }
 }
 
+/// Fuzzing entry point: a byte stream from an SMSC, decoded PDU by PDU as the link reads it.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz(data: &[u8]) {
+    let mut buf = data.to_vec();
+    while let Ok(Some(pdu)) = decode(&mut buf) {
+        let _ = DeliverSm::parse(&pdu.body);
+        let _ = message_id(&pdu.body);
+    }
+}
+
 /// Takes one whole PDU off the front of `buf`, if it holds one.
 pub(crate) fn decode(buf: &mut Vec<u8>) -> Result<Option<Pdu>, BadLength> {
     let Some(len) = buf.get(..4).map(|b| be32(b) as usize) else {
