@@ -294,6 +294,7 @@ impl Connector for SmsConnector {
             });
         }
         self.rate.acquire().await;
+        self.refused.submitting(message.key);
         let submitted = self
             .provider
             .submit(&Mt {
@@ -304,9 +305,10 @@ impl Connector for SmsConnector {
                 plan: &plan,
             })
             .await;
-        if let Err(SendError::Permanent { .. }) = &submitted {
-            self.refused.insert(message.key);
-        }
+        self.refused.submitted(
+            message.key,
+            matches!(submitted, Err(SendError::Permanent { .. })),
+        );
         submitted.map(|()| remote_id(message.key))
     }
 

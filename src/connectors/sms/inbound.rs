@@ -4,6 +4,7 @@
 use std::{
     collections::BTreeSet,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use phonenumber::country;
@@ -48,26 +49,49 @@ pub(crate) enum HookError {
 }
 
 /// Keys of messages the gateway refused when they were submitted: the room was told then, so
-/// a failure report about them (Kannel sends one too) is not told twice.
+/// a failure report about them (Kannel sends one too) is not told twice. A report can arrive
+/// before the submission's own answer: keys being submitted are tracked too.
 #[derive(Default)]
-pub(crate) struct Refused(Mutex<BTreeSet<i64>>);
+pub(crate) struct Refused {
+    refused: Mutex<BTreeSet<i64>>,
+    submitting: Mutex<BTreeSet<i64>>,
+}
 
 impl Refused {
     /// Remembers at most this many keys (the oldest are forgotten first).
     const KEEP: usize = 10_000;
+    /// How long a failure report waits for the submission of its message to finish.
+    const WAIT: Duration = Duration::from_secs(10);
 
-    /// Remembers that the message sent under `key` was refused.
-    pub(crate) fn insert(&self, key: i64) {
-        if let Ok(mut keys) = self.0.lock() {
+    /// The message sent under `key` is being submitted.
+    pub(crate) fn submitting(&self, key: i64) {
+        if let Ok(mut keys) = self.submitting.lock() {
+            keys.insert(key);
+        }
+    }
+
+    /// The submission of `key` ended, refused or not.
+    pub(crate) fn submitted(&self, key: i64, refused: bool) {
+        if refused && let Ok(mut keys) = self.refused.lock() {
             keys.insert(key);
             while keys.len() > Self::KEEP {
                 keys.pop_first();
             }
         }
+        if let Ok(mut keys) = self.submitting.lock() {
+            keys.remove(&key);
+        }
     }
 
-    fn contains(&self, key: i64) -> bool {
-        self.0.lock().is_ok_and(|keys| keys.contains(&key))
+    /// True if `key` was refused at submission, once any submission in progress has ended.
+    async fn was_refused(&self, key: i64) -> bool {
+        let deadline = tokio::time::Instant::now() + Self::WAIT;
+        while self.submitting.lock().is_ok_and(|keys| keys.contains(&key))
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.refused.lock().is_ok_and(|keys| keys.contains(&key))
     }
 }
 
@@ -165,7 +189,7 @@ impl Hooks {
                 return Ok(());
             }
             Report::Delivered => ("delivered", InboundKind::Read { target }),
-            Report::Failed(_) if self.0.refused.contains(key) => {
+            Report::Failed(_) if self.0.refused.was_refused(key).await => {
                 tracing::debug!(
                     connector = NAME,
                     key,

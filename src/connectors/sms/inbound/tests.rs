@@ -210,11 +210,25 @@ async fn a_failure_report_for_a_message_refused_at_submission_is_not_told_twice(
         &[],
         refused.clone(),
     );
-    refused.insert(8);
+    refused.submitting(8);
+    refused.submitted(8, true);
     hooks
         .report(8, "+33612345678", Report::Failed("no SMSC".into()))
         .await
         .expect("ignored");
+    // The report can come before the gateway's answer to the submission itself.
+    refused.submitting(7);
+    let early = {
+        let hooks = hooks.clone();
+        tokio::spawn(async move {
+            hooks
+                .report(7, "+33612345678", Report::Failed("no route".into()))
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    refused.submitted(7, true);
+    early.await.expect("joined").expect("ignored");
     hooks
         .report(9, "+33612345678", Report::Failed("no SMSC".into()))
         .await
