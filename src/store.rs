@@ -108,6 +108,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Starts a transaction that writes. SQLite: `BEGIN IMMEDIATE` takes the write lock at once
+    /// (waiting up to the busy timeout), so a transaction that reads before it writes is never
+    /// refused half-way with "database is locked" while another connection writes.
+    pub(crate) async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// True if the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -57,7 +57,7 @@ impl Store {
         uid: u32,
         mark: Option<(&str, bool)>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO email_mailboxes (connector, mailbox, uid_validity, last_uid) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (connector, mailbox) DO UPDATE SET \
@@ -147,7 +147,7 @@ impl Store {
         uid_validity: u32,
         uids: &[u32],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "DELETE FROM email_marks WHERE connector = $1 AND mailbox = $2 AND uid_validity <> $3",
         )

@@ -48,7 +48,7 @@ impl Store {
     /// nothing) if the transaction id was already accepted.
     pub async fn accept_transaction(&self, txn_id: &str, events: &[NewInboxEvent]) -> Result<bool> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let inserted = sqlx::query(
             "INSERT INTO hs_transactions (txn_id, received_at, event_count) VALUES ($1, $2, $3) \
              ON CONFLICT (txn_id) DO NOTHING",
@@ -135,7 +135,7 @@ impl Store {
         error: Option<&str>,
         sends: &[super::NewOutbox],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for send in sends {
             super::outbox::insert(&mut tx, send).await?;
         }

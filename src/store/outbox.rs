@@ -80,7 +80,7 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Sqlite>, send: &NewOutbox) -
 impl Store {
     /// Queues sends outside of any other change.
     pub async fn enqueue(&self, sends: &[NewOutbox]) -> Result<Vec<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let mut ids = Vec::with_capacity(sends.len());
         for send in sends {
             ids.push(insert(&mut tx, send).await?);
@@ -128,7 +128,7 @@ impl Store {
         mapping: Option<&MessageMapping>,
         follow_ups: &[NewOutbox],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         if let Some(m) = mapping {
             super::messages::insert(&mut tx, m).await?;
         }
@@ -173,7 +173,7 @@ impl Store {
         error: &str,
         follow_ups: &[NewOutbox],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for send in follow_ups {
             insert(&mut tx, send).await?;
         }

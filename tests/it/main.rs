@@ -15,6 +15,7 @@ mod email;
 mod faults;
 mod import;
 mod operations;
+mod outages;
 mod sms;
 mod sms_peer;
 mod sms_smpp;
