@@ -37,6 +37,7 @@ use crate::{
         Capabilities, Connector, ConnectorCtx, ConnectorError, Health, InboundSink, Outbound,
         SendError, ThirdPartyProtocol,
     },
+    store::Store,
 };
 
 /// The connector's name (ghosts, database, third-party protocol).
@@ -60,13 +61,14 @@ pub struct SmsConnector {
 }
 
 impl SmsConnector {
-    /// Creates the connector; it serves its webhook when the runtime starts it.
-    pub fn new(config: SmsConnectorConfig) -> Self {
+    /// Creates the connector, keeping its gateway state in `store` (`None` when it is only
+    /// probed); it serves its webhook when the runtime starts it.
+    pub fn new(config: SmsConnectorConfig, store: Option<Store>) -> Self {
         let provider: Box<dyn Provider> = match &config.provider {
             SmsProviderConfig::Kannel(k) => {
                 Box::new(kannel::Kannel::new(k.clone(), config.webhook_url.clone()))
             }
-            SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone())),
+            SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone(), store)),
             SmsProviderConfig::Twilio(c) => {
                 Box::new(twilio::Twilio::new(c.clone(), config.webhook_url.clone()))
             }
@@ -86,7 +88,7 @@ impl SmsConnector {
     fn with_provider(config: SmsConnectorConfig, provider: Box<dyn Provider>) -> Self {
         Self {
             provider,
-            ..Self::new(config)
+            ..Self::new(config, None)
         }
     }
 

@@ -233,7 +233,7 @@ fn the_configuration_is_checked_key_by_key() {
 
 #[test]
 fn numbers_resolve_to_e164_for_ghosts_and_lookups() {
-    let connector = SmsConnector::new(config());
+    let connector = SmsConnector::new(config(), None);
     assert_eq!(
         connector.resolve_identifier("06 12 34 56 78").as_deref(),
         Ok("+33612345678")
