@@ -18,6 +18,7 @@ mod operations;
 mod sms;
 mod sms_peer;
 mod sms_smpp;
+mod sms_smpp_durable;
 mod sms_twilio;
 mod soak;
 mod startup;
