@@ -14,10 +14,13 @@ HTTP control API on --http (default 127.0.0.1:2776), JSON:
   POST /mo {"from","to","text","system_id"?,"ref"?,"only"?}  sends an MO (split with UDH
                          if long, with reference `ref` if given; only the part numbers in
                          `only` if given); 409 when nothing is bound as receiver or transceiver
+  POST /stall {"after"?, "count"}  answers the next `after` submit_sm as usual, then leaves
+                         `count` unanswered and unrecorded (an SMSC that hangs mid-message)
+  GET /stalled           {"stalled": n} submit_sm left unanswered since the last /stall
   POST /receipts {"hold"}  true: keeps receipts back; false: sends those kept back (to
                          whatever is bound now with the sender's system_id)
   GET /binds             [{"system_id","mode"}]
-  POST /reset            forgets the recorded MTs and held receipts, stops holding them
+  POST /reset            forgets the recorded MTs and held receipts, stops holding and stalling
   POST /throttle {"count", "status"?}  answers the next `count` submit_sm with
                          ESME_RTHROTTLED (0x58), or `status` if given (e.g. 20: ESME_RMSGQFUL)
 """
@@ -130,6 +133,8 @@ class State:
         self.counter = 0
         self.throttle = [0, 0x58]
         self.hold_receipts = False
+        self.stall = [0, 0]
+        self.stalled = 0
         self.held = []
 
     def next_id(self):
@@ -262,6 +267,16 @@ def handle_pdu(conn, state, cmd, status, seq, body):
             sm = parse_submit(body)
         except (ValueError, IndexError):
             conn.send(0x80000004, 0x08, seq, cstr(""))
+            return True
+        with state.lock:
+            stalled = state.stall[1] > 0 and state.stall[0] == 0
+            if stalled:
+                state.stall[1] -= 1
+                state.stalled += 1
+            elif state.stall[1] > 0:
+                state.stall[0] -= 1
+        if stalled:
+            log(f"submit to {sm['destination_addr']} left unanswered")
             return True
         with state.lock:
             throttled = state.throttle[0] > 0
@@ -411,6 +426,9 @@ def make_http(state):
                 self.reply(200, mts)
             elif self.path == "/mt/messages":
                 self.reply(200, reassemble(mts))
+            elif self.path == "/stalled":
+                with state.lock:
+                    self.reply(200, {"stalled": state.stalled})
             elif self.path == "/binds":
                 self.reply(200, binds)
             else:
@@ -423,6 +441,7 @@ def make_http(state):
                 with state.lock:
                     state.mts.clear()
                     state.hold_receipts, state.held = False, []
+                    state.stall, state.stalled = [0, 0], 0
                 self.reply(200, {"ok": True})
             elif self.path == "/throttle":
                 try:
@@ -433,6 +452,16 @@ def make_http(state):
                     return
                 with state.lock:
                     state.throttle = [count, status]
+                self.reply(200, {"ok": True})
+            elif self.path == "/stall":
+                try:
+                    req = json.loads(raw)
+                    after, count = int(req.get("after", 0)), int(req["count"])
+                except (ValueError, KeyError, TypeError):
+                    self.reply(400, {"error": "expected {\"after\", \"count\"}"})
+                    return
+                with state.lock:
+                    state.stall, state.stalled = [after, count], 0
                 self.reply(200, {"ok": True})
             elif self.path == "/receipts":
                 try:

@@ -148,3 +148,47 @@ fn receipts_after_a_restart_find_messages_sent_before_it() {
     let body = notice["content"]["body"].as_str().unwrap_or_default();
     assert!(body.contains("UNDELIV"), "{body}");
 }
+
+/// The submit_sm PDUs the SMSC recorded for `number`.
+fn submits_to(number: &str) -> Vec<Value> {
+    get("/mt")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m["destination_addr"] == number.trim_start_matches('+'))
+        .collect()
+}
+
+#[test]
+fn a_long_outgoing_sms_cut_by_a_crash_is_finished_without_resending_parts() {
+    let _serial = serial();
+    let mut p = start("smpp-mt-crash");
+    let number = "+33612345633";
+    let (staff, room, _ghost) = chat_with(number);
+    // The SMSC takes the first part, then hangs on the second.
+    assert_eq!(post("/stall", &json!({"after": 1, "count": 1}))["ok"], true);
+    let text: String = (0..400u32)
+        .map(|i| char::from_digit(i % 36, 36).unwrap_or('x'))
+        .rev()
+        .collect();
+    staff.send_text(&room, &text);
+    wait_for("the second part to hang at the SMSC", T, || {
+        (get("/stalled")["stalled"].as_u64() == Some(1)).then_some(())
+    });
+
+    crash_and_restart(&mut p, || {});
+
+    wait_mt(number, &text);
+    staff.send_text(&room, "la suite");
+    wait_mt(number, "la suite");
+    let parts: Vec<String> = submits_to(number)
+        .iter()
+        .map(|m| m["udh"].to_string())
+        .collect();
+    assert_eq!(
+        parts.len(),
+        4,
+        "three parts, the first taken before the crash sent once, then the next SMS: {parts:?}"
+    );
+}
