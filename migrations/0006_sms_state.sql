@@ -8,7 +8,7 @@ CREATE TABLE smpp_sent (
     message_id TEXT    NOT NULL,
     outbox_key BIGINT  NOT NULL,
     recipient  TEXT    NOT NULL,
-    part       INTEGER NOT NULL,
+    part       BIGINT  NOT NULL,
     created_at BIGINT  NOT NULL,
     PRIMARY KEY (connector, message_id)
 );
@@ -20,9 +20,9 @@ CREATE INDEX smpp_sent_created ON smpp_sent (created_at);
 CREATE TABLE smpp_parts (
     connector   TEXT    NOT NULL,
     sender      TEXT    NOT NULL,
-    reference   INTEGER NOT NULL,
-    total       INTEGER NOT NULL,
-    seq         INTEGER NOT NULL,
+    reference   BIGINT  NOT NULL,
+    total       BIGINT  NOT NULL,
+    seq         BIGINT  NOT NULL,
     body        TEXT    NOT NULL,
     received_at BIGINT  NOT NULL,
     PRIMARY KEY (connector, sender, reference, total, seq)

@@ -161,6 +161,13 @@ pub(crate) fn config_problems(config: &SmsConnectorConfig) -> Vec<(&'static str,
                         .to_owned(),
                 ));
             }
+            if c.reassembly_timeout.is_zero() {
+                problems.push((
+                    "provider.reassembly_timeout",
+                    "must be longer than zero: how long parts of an incoming long SMS wait for the rest, e.g. \"1h\""
+                        .to_owned(),
+                ));
+            }
         }
         SmsProviderConfig::Twilio(c) => {
             if !matches!(c.api_url.scheme(), "http" | "https") {
