@@ -16,7 +16,8 @@ CREATE INDEX smpp_sent_key ON smpp_sent (connector, outbox_key);
 CREATE INDEX smpp_sent_created ON smpp_sent (created_at);
 
 -- Parts of incoming concatenated SMS, stored before the SMSC is answered, until the whole
--- message is handed to the runtime (or the set expires).
+-- message is handed to the runtime (or the set expires). A set handed on is kept (done = 1)
+-- for the reassembly timeout, so a part the SMSC delivers again is recognised as a repeat.
 CREATE TABLE smpp_parts (
     connector   TEXT    NOT NULL,
     sender      TEXT    NOT NULL,
@@ -25,6 +26,7 @@ CREATE TABLE smpp_parts (
     seq         BIGINT  NOT NULL,
     body        TEXT    NOT NULL,
     received_at BIGINT  NOT NULL,
+    done        BIGINT  NOT NULL,
     PRIMARY KEY (connector, sender, reference, total, seq)
 );
 CREATE INDEX smpp_parts_received ON smpp_parts (received_at);

@@ -97,17 +97,37 @@ impl Store {
     }
 
     /// Stores part `seq` of `set` (a repeated delivery keeps the first copy) and returns the
-    /// parts stored so far, in order.
+    /// parts stored so far, in order; or `None` if it repeats a part of a set already handed on
+    /// (a different text there means the sender reused the reference: that old set is dropped).
     pub async fn smpp_part_insert(
         &self,
         connector: &str,
         set: &PartsSet,
         seq: u8,
         body: &str,
-    ) -> Result<Vec<StoredPart>> {
+    ) -> Result<Option<Vec<StoredPart>>> {
+        let old = sqlx::query(
+            "SELECT body, done FROM smpp_parts \
+             WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4 AND seq = $5",
+        )
+        .bind(connector)
+        .bind(&set.sender)
+        .bind(i64::from(set.reference))
+        .bind(i64::from(set.total))
+        .bind(i64::from(seq))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(old) = old
+            && old.get::<i64, _>(1) != 0
+        {
+            if old.get::<String, _>(0) == body {
+                return Ok(None);
+            }
+            self.smpp_parts_delete(connector, set).await?;
+        }
         sqlx::query(
-            "INSERT INTO smpp_parts (connector, sender, reference, total, seq, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO smpp_parts (connector, sender, reference, total, seq, body, received_at, done) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
              ON CONFLICT (connector, sender, reference, total, seq) DO NOTHING",
         )
         .bind(connector)
@@ -119,14 +139,14 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        self.smpp_parts(connector, set).await
+        self.smpp_parts(connector, set).await.map(Some)
     }
 
-    /// The stored parts of `set`, in order.
+    /// The stored parts of `set` not handed on yet, in order.
     pub async fn smpp_parts(&self, connector: &str, set: &PartsSet) -> Result<Vec<StoredPart>> {
         let rows = sqlx::query(
-            "SELECT seq, body, received_at FROM smpp_parts \
-             WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4 ORDER BY seq",
+            "SELECT seq, body, received_at FROM smpp_parts WHERE connector = $1 AND sender = $2 \
+             AND reference = $3 AND total = $4 AND done = 0 ORDER BY seq",
         )
         .bind(connector)
         .bind(&set.sender)
@@ -146,15 +166,14 @@ impl Store {
             .collect())
     }
 
-    /// Sets whose first part arrived before `before_ms` (incomplete ones: complete sets are
-    /// deleted as soon as they are handed on).
+    /// Sets not handed on yet whose first part arrived before `before_ms`.
     pub async fn smpp_parts_expired(
         &self,
         connector: &str,
         before_ms: i64,
     ) -> Result<Vec<PartsSet>> {
         let rows = sqlx::query(
-            "SELECT sender, reference, total FROM smpp_parts WHERE connector = $1 \
+            "SELECT sender, reference, total FROM smpp_parts WHERE connector = $1 AND done = 0 \
              GROUP BY sender, reference, total HAVING MIN(received_at) < $2",
         )
         .bind(connector)
@@ -171,6 +190,33 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// Marks `set` handed on: its parts are kept only to recognise repeats.
+    pub async fn smpp_parts_done(&self, connector: &str, set: &PartsSet) -> Result<()> {
+        sqlx::query(
+            "UPDATE smpp_parts SET done = 1 \
+             WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4",
+        )
+        .bind(connector)
+        .bind(&set.sender)
+        .bind(i64::from(set.reference))
+        .bind(i64::from(set.total))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the parts of sets handed on whose parts arrived before `before_ms`.
+    pub async fn smpp_parts_prune(&self, connector: &str, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM smpp_parts WHERE connector = $1 AND done = 1 AND received_at < $2",
+        )
+        .bind(connector)
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes the parts of `set`.

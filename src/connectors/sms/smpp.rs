@@ -321,7 +321,7 @@ impl Provider for Smpp {
 }
 
 /// Every so often until `shutdown`: bridges incoming parts that waited too long for the rest,
-/// and forgets message ids too old to get a receipt.
+/// forgets parts handed on that long ago and message ids too old to get a receipt.
 async fn housekeeping(
     config: &SmppConfig,
     hooks: &Hooks,
@@ -336,6 +336,12 @@ async fn housekeeping(
             .saturating_sub(i64::try_from(KEEP_SENT.as_millis()).unwrap_or(i64::MAX));
         if let Err(e) = store.smpp_sent_prune(NAME, cutoff).await {
             tracing::warn!(connector = "sms", error = %e, "Cannot forget old SMSC message ids.");
+        }
+        let cutoff = crate::store::now_ms().saturating_sub(
+            i64::try_from(config.reassembly_timeout.as_millis()).unwrap_or(i64::MAX),
+        );
+        if let Err(e) = store.smpp_parts_prune(NAME, cutoff).await {
+            tracing::warn!(connector = "sms", error = %e, "Cannot forget incoming SMS parts handed on.");
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

@@ -76,7 +76,8 @@ async fn parts_accumulate_once_each_until_deleted_and_expire_by_first_arrival() 
     let so_far = store
         .smpp_part_insert("sms", &set, 2, "b")
         .await
-        .expect("insert");
+        .expect("insert")
+        .expect("new set");
     assert_eq!(so_far.len(), 1);
     // A repeated delivery keeps the first copy.
     store
@@ -90,7 +91,8 @@ async fn parts_accumulate_once_each_until_deleted_and_expire_by_first_arrival() 
     let so_far = store
         .smpp_part_insert("sms", &set, 1, "a")
         .await
-        .expect("insert");
+        .expect("insert")
+        .expect("open set");
     assert_eq!(
         so_far
             .iter()
@@ -122,5 +124,79 @@ async fn parts_accumulate_once_each_until_deleted_and_expire_by_first_arrival() 
     assert_eq!(
         store.smpp_parts("sms", &other).await.expect("read").len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn a_set_handed_on_recognises_repeats_until_pruned_and_yields_to_a_new_message() {
+    let (_dir, store) = temp_store().await;
+    let set = PartsSet {
+        sender: "+33612345678".into(),
+        reference: 5,
+        total: 2,
+    };
+    for (seq, body) in [(1, "a"), (2, "b")] {
+        store
+            .smpp_part_insert("sms", &set, seq, body)
+            .await
+            .expect("insert");
+    }
+    store.smpp_parts_done("sms", &set).await.expect("done");
+    assert!(
+        store
+            .smpp_parts("sms", &set)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        store
+            .smpp_parts_expired("sms", now_ms() + 1)
+            .await
+            .expect("expired")
+            .is_empty(),
+        "a set handed on never expires into a message"
+    );
+    // The SMSC delivers the last part again: a repeat.
+    assert_eq!(
+        store
+            .smpp_part_insert("sms", &set, 2, "b")
+            .await
+            .expect("repeat"),
+        None
+    );
+    // The sender reuses the reference for another message: a new set.
+    let fresh = store
+        .smpp_part_insert("sms", &set, 2, "other")
+        .await
+        .expect("insert")
+        .expect("new set");
+    assert_eq!(
+        fresh.iter().map(|p| p.body.as_str()).collect::<Vec<_>>(),
+        ["other"]
+    );
+    // Pruning forgets only sets handed on.
+    store.smpp_parts_done("sms", &set).await.expect("done");
+    assert_eq!(
+        store
+            .smpp_parts_prune("sms", now_ms() - 60_000)
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(
+        store
+            .smpp_parts_prune("sms", now_ms() + 1)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert_eq!(
+        store
+            .smpp_part_insert("sms", &set, 2, "b")
+            .await
+            .expect("insert")
+            .map(|p| p.len()),
+        Some(1)
     );
 }

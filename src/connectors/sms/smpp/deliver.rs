@@ -141,7 +141,7 @@ pub(super) async fn handle(d: DeliverSm, hooks: &Hooks, store: &Store) -> u32 {
 }
 
 /// Stores part `seq` of `set`; once every part is stored, hands the whole SMS to the runtime
-/// and deletes the parts.
+/// and marks the parts done (kept a while to recognise a part the SMSC delivers again).
 async fn add_part(
     hooks: &Hooks,
     store: &Store,
@@ -150,19 +150,23 @@ async fn add_part(
     text: &str,
 ) -> Result<(), HookError> {
     let unavailable = |e: crate::store::Error| HookError::Unavailable(e.to_string());
-    let parts = store
+    let Some(parts) = store
         .smpp_part_insert(NAME, set, seq, text)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+    else {
+        tracing::debug!(
+            connector = "sms",
+            "A part of an SMS already handed on came again; acknowledged."
+        );
+        return Ok(());
+    };
     if parts.len() < usize::from(set.total) {
         return Ok(());
     }
     let whole = parts.iter().map(|p| p.body.as_str()).collect();
     hooks.mo(assembled(set, &parts, whole, "")).await?;
-    store
-        .smpp_parts_delete(NAME, set)
-        .await
-        .map_err(unavailable)
+    store.smpp_parts_done(NAME, set).await.map_err(unavailable)
 }
 
 /// The SMS made of `parts`: its id depends only on the set and when its first part came, so

@@ -113,6 +113,11 @@ async fn concatenated_parts_are_stored_then_become_one_message() {
             .expect("parts")
             .is_empty()
     );
+    // The SMSC delivers the last part again (its answer was lost): acknowledged, nothing more.
+    let again = part(7, 2, 1, &[0, 0xe9, 0xd8, 0x3d, 0xde, 0x00]);
+    assert_eq!(handle(again, &hooks2, &store).await, status::OK);
+    expire(&hooks2, &store, Duration::ZERO).await;
+    assert_eq!(sink2.committed.lock().expect("lock").len(), 1);
 }
 
 #[tokio::test]
