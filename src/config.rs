@@ -431,6 +431,13 @@ pub struct SmppConfig {
     /// Send a long text as one submit_sm with the message_payload TLV instead of UDH parts.
     #[serde(default)]
     pub message_payload: bool,
+    /// How long the parts of an incoming concatenated SMS wait for the rest; then those that
+    /// came are bridged with a note that the rest never arrived.
+    #[serde(
+        default = "default_smpp_reassembly_timeout",
+        with = "humantime_serde_compat"
+    )]
+    pub reassembly_timeout: Duration,
 }
 
 /// A Kannel gateway (bearerbox + smsbox).
@@ -686,6 +693,9 @@ fn default_smpp_enquire_link() -> Duration {
 }
 fn default_smpp_response_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_smpp_reassembly_timeout() -> Duration {
+    Duration::from_secs(3600)
 }
 fn default_sms_webhook_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 29444))

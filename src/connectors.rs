@@ -44,7 +44,9 @@ impl Registry {
                 ConnectorConfig::Email(c) => {
                     Arc::new(email::EmailConnector::new((**c).clone(), store.cloned()))
                 }
-                ConnectorConfig::Sms(c) => Arc::new(sms::SmsConnector::new((**c).clone())),
+                ConnectorConfig::Sms(c) => {
+                    Arc::new(sms::SmsConnector::new((**c).clone(), store.cloned()))
+                }
             };
             entries.push(Entry {
                 connector,

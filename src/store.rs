@@ -1,5 +1,5 @@
-//! Durable state in SQLite (WAL): homeserver transactions, inbox, outbox, ghosts, portals and
-//! the message map. Queries use only SQL that PostgreSQL also runs.
+//! Durable state in SQLite (WAL): homeserver transactions, inbox, outbox, ghosts, portals,
+//! the message map and connector state. Queries use only SQL that PostgreSQL also runs.
 
 mod email;
 mod ghosts;
@@ -9,6 +9,7 @@ mod opt_outs;
 mod outbox;
 mod portals;
 mod reactions;
+mod smpp;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -25,6 +26,7 @@ pub use self::{
     outbox::{Direction, NewOutbox, OutboxRow},
     portals::Portal,
     reactions::Reaction,
+    smpp::{PartsSet, StoredPart},
 };
 
 /// Errors from the store.

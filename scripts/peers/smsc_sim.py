@@ -11,10 +11,16 @@ HTTP control API on --http (default 127.0.0.1:2776), JSON:
   GET /health            {"ok": true}
   GET /mt                every submit_sm recorded, one per PDU
   GET /mt/messages       the same with concatenated parts reassembled
-  POST /mo {"from","to","text","system_id"?}  sends an MO (split with UDH if long);
-                         409 when nothing is bound as receiver or transceiver
+  POST /mo {"from","to","text","system_id"?,"ref"?,"only"?}  sends an MO (split with UDH
+                         if long, with reference `ref` if given; only the part numbers in
+                         `only` if given); 409 when nothing is bound as receiver or transceiver
+  POST /stall {"after"?, "count"}  answers the next `after` submit_sm as usual, then leaves
+                         `count` unanswered and unrecorded (an SMSC that hangs mid-message)
+  GET /stalled           {"stalled": n} submit_sm left unanswered since the last /stall
+  POST /receipts {"hold"}  true: keeps receipts back; false: sends those kept back (to
+                         whatever is bound now with the sender's system_id)
   GET /binds             [{"system_id","mode"}]
-  POST /reset            forgets the recorded MTs
+  POST /reset            forgets the recorded MTs and held receipts, stops holding and stalling
   POST /throttle {"count", "status"?}  answers the next `count` submit_sm with
                          ESME_RTHROTTLED (0x58), or `status` if given (e.g. 20: ESME_RMSGQFUL)
 """
@@ -126,6 +132,10 @@ class State:
         self.mts = []
         self.counter = 0
         self.throttle = [0, 0x58]
+        self.hold_receipts = False
+        self.stall = [0, 0]
+        self.stalled = 0
+        self.held = []
 
     def next_id(self):
         with self.lock:
@@ -171,16 +181,21 @@ def deliver_body(src, dst, esm, dcs, sm, tlvs=b""):
 
 def receipt(state, conn, sm, msgid):
     time.sleep(0.05)
+    with state.lock:
+        if state.hold_receipts:
+            state.held.append((sm, msgid))
+            log(f"receipt {msgid} held back")
+            return
     stamp = datetime.now().strftime("%y%m%d%H%M")
     failed = state.fail_prefix and sm["destination_addr"].lstrip("+").startswith(state.fail_prefix.lstrip("+"))
     stat, err, mstate = ("UNDELIV", "001", 5) if failed else ("DELIVRD", "000", 2)
     text = (f"id:{msgid} sub:001 dlvrd:{'000' if failed else '001'} submit date:{stamp} "
             f"done date:{stamp} stat:{stat} err:{err} text:").encode()
     tlvs = struct.pack(">HH", 0x001E, len(msgid) + 1) + cstr(msgid) + struct.pack(">HHB", 0x0427, 1, mstate)
-    target = conn if conn.can_receive() else None
+    target = conn if conn is not None and conn.can_receive() else None
     if target is None:
         with state.lock:
-            target = next((c for c in state.conns if c.can_receive() and c.system_id == conn.system_id), None)
+            target = next((c for c in state.conns if c.can_receive() and c.system_id == sm["system_id"]), None)
     if target is None:
         log(f"receipt {msgid}: no receiver bound")
         return
@@ -252,6 +267,16 @@ def handle_pdu(conn, state, cmd, status, seq, body):
             sm = parse_submit(body)
         except (ValueError, IndexError):
             conn.send(0x80000004, 0x08, seq, cstr(""))
+            return True
+        with state.lock:
+            stalled = state.stall[1] > 0 and state.stall[0] == 0
+            if stalled:
+                state.stall[1] -= 1
+                state.stalled += 1
+            elif state.stall[1] > 0:
+                state.stall[0] -= 1
+        if stalled:
+            log(f"submit to {sm['destination_addr']} left unanswered")
             return True
         with state.lock:
             throttled = state.throttle[0] > 0
@@ -362,9 +387,12 @@ def send_mo(state, msg):
             cur += u
         if cur:
             parts.append(cur)
-    ref = random.randint(0, 255)
+    ref = int(msg.get("ref", random.randint(0, 255))) & 0xFF
+    only = msg.get("only")
     worst = 0
     for n, part in enumerate(parts, 1):
+        if only is not None and n not in only:
+            continue
         esm, sm = 0, part
         if len(parts) > 1:
             esm, sm = 0x40, bytes([5, 0, 3, ref, len(parts), n]) + part
@@ -398,6 +426,9 @@ def make_http(state):
                 self.reply(200, mts)
             elif self.path == "/mt/messages":
                 self.reply(200, reassemble(mts))
+            elif self.path == "/stalled":
+                with state.lock:
+                    self.reply(200, {"stalled": state.stalled})
             elif self.path == "/binds":
                 self.reply(200, binds)
             else:
@@ -409,6 +440,8 @@ def make_http(state):
             if self.path == "/reset":
                 with state.lock:
                     state.mts.clear()
+                    state.hold_receipts, state.held = False, []
+                    state.stall, state.stalled = [0, 0], 0
                 self.reply(200, {"ok": True})
             elif self.path == "/throttle":
                 try:
@@ -420,6 +453,30 @@ def make_http(state):
                 with state.lock:
                     state.throttle = [count, status]
                 self.reply(200, {"ok": True})
+            elif self.path == "/stall":
+                try:
+                    req = json.loads(raw)
+                    after, count = int(req.get("after", 0)), int(req["count"])
+                except (ValueError, KeyError, TypeError):
+                    self.reply(400, {"error": "expected {\"after\", \"count\"}"})
+                    return
+                with state.lock:
+                    state.stall, state.stalled = [after, count], 0
+                self.reply(200, {"ok": True})
+            elif self.path == "/receipts":
+                try:
+                    hold = bool(json.loads(raw)["hold"])
+                except (ValueError, KeyError, TypeError):
+                    self.reply(400, {"error": "expected {\"hold\": true|false}"})
+                    return
+                with state.lock:
+                    state.hold_receipts = hold
+                    held = [] if hold else state.held
+                    if not hold:
+                        state.held = []
+                for sm, msgid in held:
+                    threading.Thread(target=receipt, args=(state, None, sm, msgid), daemon=True).start()
+                self.reply(200, {"ok": True, "released": len(held)})
             elif self.path == "/mo":
                 try:
                     msg = json.loads(raw)

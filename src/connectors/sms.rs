@@ -37,6 +37,7 @@ use crate::{
         Capabilities, Connector, ConnectorCtx, ConnectorError, Health, InboundSink, Outbound,
         SendError, ThirdPartyProtocol,
     },
+    store::Store,
 };
 
 /// The connector's name (ghosts, database, third-party protocol).
@@ -60,13 +61,14 @@ pub struct SmsConnector {
 }
 
 impl SmsConnector {
-    /// Creates the connector; it serves its webhook when the runtime starts it.
-    pub fn new(config: SmsConnectorConfig) -> Self {
+    /// Creates the connector, keeping its gateway state in `store` (`None` when it is only
+    /// probed); it serves its webhook when the runtime starts it.
+    pub fn new(config: SmsConnectorConfig, store: Option<Store>) -> Self {
         let provider: Box<dyn Provider> = match &config.provider {
             SmsProviderConfig::Kannel(k) => {
                 Box::new(kannel::Kannel::new(k.clone(), config.webhook_url.clone()))
             }
-            SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone())),
+            SmsProviderConfig::Smpp(c) => Box::new(smpp::Smpp::new(c.clone(), store)),
             SmsProviderConfig::Twilio(c) => {
                 Box::new(twilio::Twilio::new(c.clone(), config.webhook_url.clone()))
             }
@@ -86,7 +88,7 @@ impl SmsConnector {
     fn with_provider(config: SmsConnectorConfig, provider: Box<dyn Provider>) -> Self {
         Self {
             provider,
-            ..Self::new(config)
+            ..Self::new(config, None)
         }
     }
 
@@ -156,6 +158,13 @@ pub(crate) fn config_problems(config: &SmsConnectorConfig) -> Vec<(&'static str,
                 problems.push((
                     "provider.enquire_link_interval",
                     "enquire_link_interval and response_timeout must be longer than zero"
+                        .to_owned(),
+                ));
+            }
+            if c.reassembly_timeout.is_zero() {
+                problems.push((
+                    "provider.reassembly_timeout",
+                    "must be longer than zero: how long parts of an incoming long SMS wait for the rest, e.g. \"1h\""
                         .to_owned(),
                 ));
             }

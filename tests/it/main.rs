@@ -19,6 +19,7 @@ mod outages;
 mod sms;
 mod sms_peer;
 mod sms_smpp;
+mod sms_smpp_durable;
 mod sms_twilio;
 mod soak;
 mod startup;

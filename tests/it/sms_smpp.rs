@@ -12,13 +12,13 @@ use crate::harness::{
 const T: Duration = Duration::from_secs(30);
 const ORG: &str = "+33100000000";
 
-fn control() -> String {
+pub(crate) fn control() -> String {
     let port = std::env::var("SMSC_HTTP_PORT")
         .expect("SMSC_HTTP_PORT is not set: run the tests with scripts/test.sh");
     format!("http://127.0.0.1:{port}")
 }
 
-fn get(path: &str) -> Value {
+pub(crate) fn get(path: &str) -> Value {
     http()
         .get(format!("{}{path}", control()))
         .send()
@@ -55,7 +55,7 @@ pub(crate) fn config_with_provider(name: &str, provider: &str) -> PathBuf {
     path
 }
 
-fn start(name: &str) -> Passerelle {
+pub(crate) fn start(name: &str) -> Passerelle {
     let p = Passerelle::start_with_config(name, smpp_config(name), &[]);
     p.wait_ready(T);
     wait_for("passerelle bound to the SMSC", T, || {
@@ -72,7 +72,7 @@ fn ghost(number: &str) -> String {
     format!("@_sms_{number}:{}", base_config().homeserver.server_name)
 }
 
-fn chat_with(number: &str) -> (User, String, String) {
+pub(crate) fn chat_with(number: &str) -> (User, String, String) {
     let staff = User::register("smppstaff");
     let ghost = ghost(number);
     let room = staff.create_room(&[&ghost], true);
@@ -93,7 +93,7 @@ fn messages_to(number: &str) -> Vec<Value> {
         .collect()
 }
 
-fn wait_mt(number: &str, text: &str) -> Value {
+pub(crate) fn wait_mt(number: &str, text: &str) -> Value {
     wait_for(&format!("{text:?} at the SMSC"), T, || {
         messages_to(number).into_iter().find(|m| m["text"] == text)
     })

@@ -3,10 +3,13 @@
 //! - **Out:** a text goes as one submit_sm (GSM 03.38 unpacked, data_coding 0; or UCS-2,
 //!   data_coding 8), or, when long, as parts with a concatenation UDH (esm_class 0x40) — or in
 //!   one submit_sm with the message_payload TLV if `message_payload` is set. Each asks for a
-//!   delivery receipt. Parts the SMSC took are remembered, so a retry after a failure sends only
-//!   the rest. ESME_RTHROTTLED and ESME_RMSGQFUL are retried later; other refusals are final.
-//! - **In:** deliver_sm is an incoming SMS (concatenated parts reassembled) or a receipt,
-//!   matched to the message by the SMSC's message id; it is answered only once stored.
+//!   delivery receipt. The SMSC's id of each part it took is stored before its response is
+//!   acted on, so receipts after a restart still find their message and a retry (even after a
+//!   crash) sends only the parts not taken yet. ESME_RTHROTTLED and ESME_RMSGQFUL are retried later; other refusals are final.
+//! - **In:** deliver_sm is an incoming SMS or a receipt, matched to the message by the SMSC's
+//!   message id; it is answered only once stored. Parts of a concatenated SMS are stored one by
+//!   one and the whole goes on once complete; parts waiting longer than `reassembly_timeout`
+//!   go on with a note that the rest never came.
 //! - **Link:** enquire_link every `enquire_link_interval`; a silent SMSC, a closed connection
 //!   or an unbind drops the link, which is restored with capped backoff. Sends meanwhile fail
 //!   as temporary, so they stay in the outbox and go once the link is back.
@@ -20,7 +23,6 @@ mod link;
 pub(crate) mod pdu;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
     sync::{
         Mutex,
         atomic::{AtomicBool, AtomicU32, Ordering},
@@ -34,11 +36,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    deliver::{Reassembly, SentIds},
-    link::{Request, Session},
+    link::{Request, Session, Track},
     pdu::{Pdu, SubmitSm, concat_udh, id, status},
 };
 use super::{
+    NAME,
     inbound::Hooks,
     provider::{Mt, Provider},
     segments::{Coding, gsm_encode, ucs2_encode},
@@ -47,7 +49,12 @@ use crate::{
     config::SmppConfig,
     connector::{Health, SendError},
     matrix::backoff,
+    store::Store,
 };
+
+/// Message ids of sent parts are kept this long for their receipts (SMSCs give up on a
+/// message well before).
+const KEEP_SENT: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// State shared by the provider and its link task.
 pub(super) struct Shared {
@@ -57,12 +64,9 @@ pub(super) struct Shared {
     seq: AtomicU32,
     requests: mpsc::Sender<Request>,
     queue: Mutex<Option<mpsc::Receiver<Request>>>,
-    /// The SMSC's ids of recent sends, for receipts.
-    sent: Mutex<SentIds>,
-    /// Incoming concatenated messages being reassembled.
-    parts: Mutex<Reassembly>,
-    /// Parts the SMSC already took, by outbox key (until the whole message is taken).
-    accepted: Mutex<BTreeMap<i64, BTreeSet<usize>>>,
+    /// Where the SMSC's ids of sent parts and incoming parts are kept (`None` when the
+    /// provider is only probed).
+    store: Option<Store>,
 }
 
 impl Shared {
@@ -82,8 +86,9 @@ impl Shared {
 pub(crate) struct Smpp(std::sync::Arc<Shared>);
 
 impl Smpp {
-    /// A provider for `config`; it connects when the connector runs.
-    pub(crate) fn new(config: SmppConfig) -> Self {
+    /// A provider for `config`, keeping its state in `store`; it connects when the connector
+    /// runs.
+    pub(crate) fn new(config: SmppConfig, store: Option<Store>) -> Self {
         let (requests, queue) = mpsc::channel(64);
         Self(std::sync::Arc::new(Shared {
             config,
@@ -92,9 +97,7 @@ impl Smpp {
             seq: AtomicU32::new(0),
             requests,
             queue: Mutex::new(Some(queue)),
-            sent: Mutex::default(),
-            parts: Mutex::default(),
-            accepted: Mutex::default(),
+            store,
         }))
     }
 
@@ -145,7 +148,7 @@ impl Smpp {
     }
 
     /// Writes one request through the link and waits for its response.
-    async fn request(&self, pdu: Pdu, track: Option<(i64, String)>) -> Result<Pdu, SendError> {
+    async fn request(&self, pdu: Pdu, track: Option<Track>) -> Result<Pdu, SendError> {
         let down = || SendError::Transient {
             reason: format!("the SMPP link to {} is down", self.0.config.server),
             retry_after: None,
@@ -169,78 +172,28 @@ impl Smpp {
         }
     }
 
-    fn accepted(&self, key: i64) -> BTreeSet<usize> {
-        self.0
-            .accepted
-            .lock()
-            .ok()
-            .and_then(|a| a.get(&key).cloned())
-            .unwrap_or_default()
-    }
-
-    fn mark(&self, key: i64, part: Option<usize>) {
-        if let Ok(mut accepted) = self.0.accepted.lock() {
-            match part {
-                Some(i) => {
-                    accepted.entry(key).or_default().insert(i);
-                }
-                None => {
-                    accepted.remove(&key);
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Provider for Smpp {
-    async fn submit(&self, mt: &Mt<'_>) -> Result<(), SendError> {
-        let done = self.accepted(mt.key);
-        for (i, sm) in self.submits(mt).into_iter().enumerate() {
-            if done.contains(&i) {
-                continue;
-            }
-            let pdu = Pdu {
-                id: id::SUBMIT_SM,
-                status: status::OK,
-                seq: self.0.next_seq(),
-                body: sm.encode(),
-            };
-            let resp = self.request(pdu, Some((mt.key, mt.to.to_owned()))).await?;
-            match resp.status {
-                status::OK => self.mark(mt.key, Some(i)),
-                status::THROTTLED => {
-                    return Err(SendError::Transient {
-                        reason: "the SMSC is throttling (ESME_RTHROTTLED)".into(),
-                        retry_after: Some(Duration::from_secs(1)),
-                    });
-                }
-                status::QUEUE_FULL => {
-                    return Err(SendError::Transient {
-                        reason: "the SMSC's queue is full (ESME_RMSGQFUL)".into(),
-                        retry_after: Some(Duration::from_secs(5)),
-                    });
-                }
-                s => {
-                    self.mark(mt.key, None);
-                    return Err(SendError::Permanent {
-                        reason: format!("the SMSC refused it (command_status {s:#04x})"),
-                    });
-                }
-            }
-        }
-        self.mark(mt.key, None);
-        Ok(())
-    }
-
-    fn routes(&self, _hooks: Hooks) -> Router {
-        Router::new()
-    }
-
-    async fn run(&self, hooks: Hooks, shutdown: CancellationToken) -> Result<(), String> {
-        let Some(mut queue) = self.0.queue.lock().ok().and_then(|mut q| q.take()) else {
-            return Err("the SMPP link is already running".into());
+    /// The parts of the message of `key` the SMSC already took (before a failure or crash).
+    async fn accepted(&self, key: i64) -> Result<Vec<usize>, SendError> {
+        let Some(store) = &self.0.store else {
+            return Ok(Vec::new());
         };
+        store
+            .smpp_sent_parts(NAME, key)
+            .await
+            .map_err(|e| SendError::Transient {
+                reason: format!("cannot read the parts already sent: {e}"),
+                retry_after: None,
+            })
+    }
+
+    /// Keeps the link bound (reconnecting with backoff) until `shutdown`.
+    async fn serve(
+        &self,
+        hooks: &Hooks,
+        store: &Store,
+        queue: &mut mpsc::Receiver<Request>,
+        shutdown: &CancellationToken,
+    ) {
         let mut attempt = 0;
         while !shutdown.is_cancelled() {
             let opened = tokio::select! {
@@ -254,7 +207,7 @@ impl Provider for Smpp {
                     self.0.set_error(None);
                     tracing::info!(connector = "sms", server = %self.0.config.server, "Bound to the SMSC.");
                     hooks.back_online();
-                    let ended = session.serve(&self.0, &hooks, &mut queue, &shutdown).await;
+                    let ended = session.serve(&self.0, hooks, store, queue, shutdown).await;
                     self.0.bound.store(false, Ordering::Relaxed);
                     // Requests not written yet fail now (their senders retry later).
                     while queue.try_recv().is_ok() {}
@@ -278,6 +231,68 @@ impl Provider for Smpp {
                 () = shutdown.cancelled() => break,
             }
         }
+    }
+}
+
+#[async_trait]
+impl Provider for Smpp {
+    async fn submit(&self, mt: &Mt<'_>) -> Result<(), SendError> {
+        let done = self.accepted(mt.key).await?;
+        for (i, sm) in self.submits(mt).into_iter().enumerate() {
+            if done.contains(&i) {
+                continue;
+            }
+            let pdu = Pdu {
+                id: id::SUBMIT_SM,
+                status: status::OK,
+                seq: self.0.next_seq(),
+                body: sm.encode(),
+            };
+            let track = Track {
+                key: mt.key,
+                to: mt.to.to_owned(),
+                part: i,
+            };
+            let resp = self.request(pdu, Some(track)).await?;
+            match resp.status {
+                status::OK => {}
+                status::THROTTLED => {
+                    return Err(SendError::Transient {
+                        reason: "the SMSC is throttling (ESME_RTHROTTLED)".into(),
+                        retry_after: Some(Duration::from_secs(1)),
+                    });
+                }
+                status::QUEUE_FULL => {
+                    return Err(SendError::Transient {
+                        reason: "the SMSC's queue is full (ESME_RMSGQFUL)".into(),
+                        retry_after: Some(Duration::from_secs(5)),
+                    });
+                }
+                s => {
+                    return Err(SendError::Permanent {
+                        reason: format!("the SMSC refused it (command_status {s:#04x})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn routes(&self, _hooks: Hooks) -> Router {
+        Router::new()
+    }
+
+    async fn run(&self, hooks: Hooks, shutdown: CancellationToken) -> Result<(), String> {
+        let Some(store) = self.0.store.clone() else {
+            return Err("the SMPP link needs the database".into());
+        };
+        let Some(mut queue) = self.0.queue.lock().ok().and_then(|mut q| q.take()) else {
+            return Err("the SMPP link is already running".into());
+        };
+        let (_, ()) = tokio::join!(
+            self.serve(&hooks, &store, &mut queue, &shutdown),
+            housekeeping(&self.0.config, &hooks, &store, &shutdown)
+        );
         if let Ok(mut q) = self.0.queue.lock() {
             *q = Some(queue);
         }
@@ -301,6 +316,36 @@ impl Provider for Smpp {
                 Health::Ok
             }
             Err(e) => Health::Down(e),
+        }
+    }
+}
+
+/// Every so often until `shutdown`: bridges incoming parts that waited too long for the rest,
+/// forgets parts handed on that long ago and message ids too old to get a receipt.
+async fn housekeeping(
+    config: &SmppConfig,
+    hooks: &Hooks,
+    store: &Store,
+    shutdown: &CancellationToken,
+) {
+    let every =
+        (config.reassembly_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        deliver::expire(hooks, store, config.reassembly_timeout).await;
+        let cutoff = crate::store::now_ms()
+            .saturating_sub(i64::try_from(KEEP_SENT.as_millis()).unwrap_or(i64::MAX));
+        if let Err(e) = store.smpp_sent_prune(NAME, cutoff).await {
+            tracing::warn!(connector = "sms", error = %e, "Cannot forget old SMSC message ids.");
+        }
+        let cutoff = crate::store::now_ms().saturating_sub(
+            i64::try_from(config.reassembly_timeout.as_millis()).unwrap_or(i64::MAX),
+        );
+        if let Err(e) = store.smpp_parts_prune(NAME, cutoff).await {
+            tracing::warn!(connector = "sms", error = %e, "Cannot forget incoming SMS parts handed on.");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => break,
         }
     }
 }

@@ -219,6 +219,24 @@ fn the_configuration_is_checked_key_by_key() {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(keys, ["default_region", "max_segments"]);
+    let smpp = SmsConnectorConfig {
+        provider: SmsProviderConfig::Smpp(crate::config::SmppConfig {
+            server: "127.0.0.1:2775".into(),
+            system_id: "bridge".into(),
+            password: Secret::new("pw"),
+            system_type: String::new(),
+            enquire_link_interval: std::time::Duration::from_secs(30),
+            response_timeout: std::time::Duration::from_secs(10),
+            message_payload: false,
+            reassembly_timeout: std::time::Duration::ZERO,
+        }),
+        ..config()
+    };
+    let keys: Vec<_> = super::config_problems(&smpp)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["provider.reassembly_timeout"]);
     let placeholders = SmsConnectorConfig {
         provider: SmsProviderConfig::Kannel(KannelConfig {
             sendsms_url: url::Url::parse("http://127.0.0.1/").expect("url"),
@@ -233,7 +251,7 @@ fn the_configuration_is_checked_key_by_key() {
 
 #[test]
 fn numbers_resolve_to_e164_for_ghosts_and_lookups() {
-    let connector = SmsConnector::new(config());
+    let connector = SmsConnector::new(config(), None);
     assert_eq!(
         connector.resolve_identifier("06 12 34 56 78").as_deref(),
         Ok("+33612345678")

@@ -1,85 +1,15 @@
 //! What an SMSC delivers (deliver_sm): delivery receipts, matched to the sent message by the
 //! SMSC's message id, and incoming SMS, decoded and reassembled from their UDH parts.
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    time::{Duration, Instant},
-};
-
 use super::pdu::{DeliverSm, split_udh, status, tag};
-use crate::connectors::sms::{
-    inbound::{HookError, Hooks, Mo, Report},
-    segments::{gsm_decode, ucs2_decode},
+use crate::{
+    connectors::sms::{
+        NAME,
+        inbound::{HookError, Hooks, Mo, Report},
+        segments::{gsm_decode, ucs2_decode},
+    },
+    store::{PartsSet, Store, StoredPart},
 };
-
-/// Receipts are matched for this many recent messages at most.
-const KEEP_IDS: usize = 50_000;
-/// Incomplete concatenated messages are dropped after this long.
-const PART_TTL: Duration = Duration::from_secs(3600);
-
-/// SMSC message ids of recent sends: id → (outbox key, recipient).
-#[derive(Default)]
-pub(super) struct SentIds {
-    ids: BTreeMap<String, (i64, String)>,
-    order: VecDeque<String>,
-}
-
-impl SentIds {
-    /// Remembers that the SMSC took part of the message of `key` under `message_id`.
-    pub(super) fn insert(&mut self, message_id: String, key: i64, to: String) {
-        self.order.push_back(message_id.clone());
-        self.ids.insert(message_id, (key, to));
-        while self.order.len() > KEEP_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-    }
-
-    fn get(&self, message_id: &str) -> Option<(i64, String)> {
-        self.ids.get(message_id).cloned()
-    }
-}
-
-/// A concatenated message being received: (sender, reference, total).
-type PartsKey = (String, u16, u8);
-
-/// When its first part came, and the parts so far by number.
-type PartsSoFar = (Instant, BTreeMap<u8, String>);
-
-/// Parts of incoming concatenated messages, waiting for the rest.
-#[derive(Default)]
-pub(super) struct Reassembly {
-    pending: BTreeMap<PartsKey, PartsSoFar>,
-}
-
-impl Reassembly {
-    /// Adds a part; returns the whole text once every part is there.
-    fn add(
-        &mut self,
-        from: &str,
-        reference: u16,
-        total: u8,
-        seq: u8,
-        text: String,
-    ) -> Option<String> {
-        let now = Instant::now();
-        self.pending
-            .retain(|_, (first, _)| now.duration_since(*first) < PART_TTL);
-        let key = (from.to_owned(), reference, total);
-        let entry = self
-            .pending
-            .entry(key.clone())
-            .or_insert_with(|| (now, BTreeMap::new()));
-        entry.1.insert(seq, text);
-        if entry.1.len() < usize::from(total) {
-            return None;
-        }
-        self.pending
-            .remove(&key)
-            .map(|(_, parts)| parts.into_values().collect())
-    }
-}
 
 /// Decodes user data by its data_coding (SMPP 3.4 §5.2.19).
 pub(super) fn decode_text(data_coding: u8, data: &[u8]) -> String {
@@ -139,13 +69,9 @@ fn state_name(state: u8, stat: &str) -> String {
 }
 
 /// Handles one deliver_sm; returns the command_status to answer with. The answer is sent only
-/// after what it carried is stored.
-pub(super) async fn handle(
-    d: DeliverSm,
-    hooks: &Hooks,
-    sent: &std::sync::Mutex<SentIds>,
-    parts: &std::sync::Mutex<Reassembly>,
-) -> u32 {
+/// after what it carried is stored: a receipt or a whole SMS in the runtime's inbox, a part of a
+/// concatenated SMS in `store` (the whole goes to the runtime once every part is there).
+pub(super) async fn handle(d: DeliverSm, hooks: &Hooks, store: &Store) -> u32 {
     let result = if d.is_receipt() {
         let Some((id, report)) = parse_receipt(&d) else {
             tracing::warn!(
@@ -154,9 +80,15 @@ pub(super) async fn handle(
             );
             return status::OK;
         };
-        let known = sent.lock().ok().and_then(|s| s.get(&id));
+        let known = match store.smpp_sent(NAME, &id).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(connector = "sms", error = %e, "Cannot read the sent message ids; the SMSC will retry the receipt.");
+                return status::TEMPORARY_APP_ERROR;
+            }
+        };
         let Some((key, to)) = known else {
-            tracing::debug!(connector = "sms", message_id = %id, "Receipt for a message this process did not send; ignored.");
+            tracing::debug!(connector = "sms", message_id = %id, "Receipt for a message passerelle did not send (or sent too long ago); ignored.");
             return status::OK;
         };
         hooks.report(key, &to, report).await
@@ -174,26 +106,26 @@ pub(super) async fn handle(
             (None, d.user_data())
         };
         let text = decode_text(d.data_coding, data);
-        let whole = match concat {
+        match concat {
             Some(c) if c.total > 1 => {
-                let Ok(mut parts) = parts.lock() else {
-                    return status::TEMPORARY_APP_ERROR;
+                let set = PartsSet {
+                    sender: from,
+                    reference: c.reference,
+                    total: c.total,
                 };
-                match parts.add(&from, c.reference, c.total, c.seq, text) {
-                    Some(whole) => whole,
-                    None => return status::OK,
-                }
+                add_part(hooks, store, &set, c.seq, &text).await
             }
-            _ => text,
-        };
-        hooks
-            .mo(Mo {
-                from,
-                text: whole,
-                id: None,
-                timestamp_ms: Some(crate::store::now_ms()),
-            })
-            .await
+            _ => {
+                hooks
+                    .mo(Mo {
+                        from,
+                        text,
+                        id: None,
+                        timestamp_ms: Some(crate::store::now_ms()),
+                    })
+                    .await
+            }
+        }
     };
     match result {
         Ok(()) => status::OK,
@@ -204,6 +136,121 @@ pub(super) async fn handle(
         Err(HookError::Unavailable(e)) => {
             tracing::warn!(connector = "sms", error = %e, "Could not store an incoming SMS; the SMSC will retry.");
             status::TEMPORARY_APP_ERROR
+        }
+    }
+}
+
+/// Stores part `seq` of `set`; once every part is stored, hands the whole SMS to the runtime
+/// and marks the parts done (kept a while to recognise a part the SMSC delivers again).
+async fn add_part(
+    hooks: &Hooks,
+    store: &Store,
+    set: &PartsSet,
+    seq: u8,
+    text: &str,
+) -> Result<(), HookError> {
+    let unavailable = |e: crate::store::Error| HookError::Unavailable(e.to_string());
+    let Some(parts) = store
+        .smpp_part_insert(NAME, set, seq, text)
+        .await
+        .map_err(unavailable)?
+    else {
+        tracing::debug!(
+            connector = "sms",
+            "A part of an SMS already handed on came again; acknowledged."
+        );
+        return Ok(());
+    };
+    if parts.len() < usize::from(set.total) {
+        return Ok(());
+    }
+    let whole = parts.iter().map(|p| p.body.as_str()).collect();
+    hooks.mo(assembled(set, &parts, whole, "")).await?;
+    store.smpp_parts_done(NAME, set).await.map_err(unavailable)
+}
+
+/// The SMS made of `parts`: its id depends only on the set and when its first part came, so
+/// handing it on again (after a crash before the parts were deleted) is recognised as a repeat.
+fn assembled(set: &PartsSet, parts: &[StoredPart], text: String, suffix: &str) -> Mo {
+    let first = parts
+        .iter()
+        .map(|p| p.received_at)
+        .min()
+        .unwrap_or_default();
+    Mo {
+        from: set.sender.clone(),
+        text,
+        id: Some(format!(
+            "smpp-{}-{}-{}-{first}{suffix}",
+            set.sender, set.reference, set.total
+        )),
+        timestamp_ms: Some(first),
+    }
+}
+
+/// The text of `parts` with `[…]` where parts are missing.
+fn with_gaps(parts: &[StoredPart], total: u8) -> String {
+    let mut text = String::new();
+    let mut next = 1;
+    for p in parts {
+        if p.seq != next {
+            text.push_str("[…]");
+        }
+        text.push_str(&p.body);
+        next = p.seq.saturating_add(1);
+    }
+    if next <= total {
+        text.push_str("[…]");
+    }
+    text
+}
+
+/// Bridges the parts of concatenated SMS whose first part came more than `timeout` ago, with a
+/// note that the rest never arrived, and deletes them.
+pub(super) async fn expire(hooks: &Hooks, store: &Store, timeout: std::time::Duration) {
+    let cutoff = crate::store::now_ms()
+        .saturating_sub(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+    let sets = match store.smpp_parts_expired(NAME, cutoff).await {
+        Ok(sets) => sets,
+        Err(e) => {
+            tracing::warn!(connector = "sms", error = %e, "Cannot read the parts of incoming SMS.");
+            return;
+        }
+    };
+    for set in sets {
+        let parts = match store.smpp_parts(NAME, &set).await {
+            Ok(parts) if !parts.is_empty() => parts,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(connector = "sms", error = %e, "Cannot read the parts of an incoming SMS.");
+                continue;
+            }
+        };
+        let came: Vec<String> = parts.iter().map(|p| p.seq.to_string()).collect();
+        tracing::warn!(
+            connector = "sms",
+            total = set.total,
+            parts = %came.join(","),
+            "The rest of a long incoming SMS never came; bridging the parts that did (connectors[type=sms].provider.reassembly_timeout)."
+        );
+        let text = format!(
+            "{}\n\n[Only part {} of {} of this SMS arrived; the rest never came.]",
+            with_gaps(&parts, set.total),
+            came.join(", "),
+            set.total
+        );
+        match hooks.mo(assembled(&set, &parts, text, "-partial")).await {
+            Ok(()) => {}
+            Err(HookError::BadInput(e)) => {
+                tracing::warn!(connector = "sms", error = %e, "Dropped the parts of an incoming SMS.");
+            }
+            Err(HookError::Unavailable(e)) => {
+                tracing::warn!(connector = "sms", error = %e, "Cannot store an incomplete SMS yet; will retry.");
+                continue;
+            }
+        }
+        if let Err(e) = store.smpp_parts_delete(NAME, &set).await {
+            tracing::warn!(connector = "sms", error = %e, "Cannot delete the parts of an incoming SMS.");
         }
     }
 }

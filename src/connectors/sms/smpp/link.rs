@@ -17,20 +17,34 @@ use super::{
     Shared, deliver,
     pdu::{self, DeliverSm, Pdu, id, status},
 };
-use crate::connectors::sms::inbound::Hooks;
+use crate::{
+    connectors::sms::{NAME, inbound::Hooks},
+    store::Store,
+};
+
+/// What a submit_sm stands for: its message id is stored with this before the response is
+/// handed on.
+pub(super) struct Track {
+    /// The outbox key of the message.
+    pub(super) key: i64,
+    /// The recipient.
+    pub(super) to: String,
+    /// Which part (from 0).
+    pub(super) part: usize,
+}
 
 /// A request to write, and who waits for its response.
 pub(super) struct Request {
     /// The PDU, its sequence number already assigned.
     pub(super) pdu: Pdu,
     /// For a submit_sm: the outbox key and recipient its message id stands for.
-    pub(super) track: Option<(i64, String)>,
+    pub(super) track: Option<Track>,
     /// Gets the response.
     pub(super) reply: oneshot::Sender<Pdu>,
 }
 
 /// Requests written and waiting for their response, by sequence number.
-type Pending = BTreeMap<u32, (Option<(i64, String)>, oneshot::Sender<Pdu>)>;
+type Pending = BTreeMap<u32, (Option<Track>, oneshot::Sender<Pdu>)>;
 
 /// A connected, bound session.
 pub(super) struct Session {
@@ -131,6 +145,7 @@ impl Session {
         mut self,
         shared: &Shared,
         hooks: &Hooks,
+        store: &Store,
         queue: &mut mpsc::Receiver<Request>,
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
@@ -162,7 +177,7 @@ impl Session {
                     let pdu = incoming?;
                     // Any traffic shows the link is alive.
                     unanswered = None;
-                    if let Some(answer) = self.dispatch(pdu, shared, hooks, &mut pending).await? {
+                    if let Some(answer) = self.dispatch(pdu, hooks, store, &mut pending).await? {
                         self.send(&answer).await?;
                     }
                 }
@@ -174,18 +189,22 @@ impl Session {
     async fn dispatch(
         &mut self,
         pdu: Pdu,
-        shared: &Shared,
         hooks: &Hooks,
+        store: &Store,
         pending: &mut Pending,
     ) -> Result<Option<Pdu>, String> {
         if pdu.is_response() {
             if let Some((track, reply)) = pending.remove(&pdu.seq) {
                 if pdu.id == id::SUBMIT_SM | id::RESPONSE
                     && pdu.status == status::OK
-                    && let (Some((key, to)), Ok(message_id)) = (track, pdu::message_id(&pdu.body))
-                    && let Ok(mut sent) = shared.sent.lock()
+                    && let (Some(t), Ok(message_id)) = (track, pdu::message_id(&pdu.body))
+                    && let Err(e) = store
+                        .smpp_sent_insert(NAME, &message_id, t.key, &t.to, t.part)
+                        .await
                 {
-                    sent.insert(message_id, key, to);
+                    // The SMSC has the part: it is not sent again, but its receipt will not be
+                    // matched (nor, after a crash, that it was sent).
+                    tracing::warn!(connector = "sms", error = %e, message_id = %message_id, "Cannot store the SMSC's message id.");
                 }
                 let _ = reply.send(pdu);
             }
@@ -199,7 +218,7 @@ impl Session {
             }
             id::DELIVER_SM => {
                 let answer = match DeliverSm::parse(&pdu.body) {
-                    Ok(d) => deliver::handle(d, hooks, &shared.sent, &shared.parts).await,
+                    Ok(d) => deliver::handle(d, hooks, store).await,
                     Err(e) => {
                         tracing::warn!(connector = "sms", error = %e, "Skipped a malformed deliver_sm.");
                         status::PERMANENT_APP_ERROR

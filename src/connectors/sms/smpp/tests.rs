@@ -7,15 +7,19 @@ use crate::{
 };
 
 fn smpp(message_payload: bool) -> Smpp {
-    Smpp::new(SmppConfig {
-        server: "127.0.0.1:2775".into(),
-        system_id: "bridge".into(),
-        password: Secret::new("pw"),
-        system_type: String::new(),
-        enquire_link_interval: std::time::Duration::from_secs(30),
-        response_timeout: std::time::Duration::from_secs(10),
-        message_payload,
-    })
+    Smpp::new(
+        SmppConfig {
+            server: "127.0.0.1:2775".into(),
+            system_id: "bridge".into(),
+            password: Secret::new("pw"),
+            system_type: String::new(),
+            enquire_link_interval: std::time::Duration::from_secs(30),
+            response_timeout: std::time::Duration::from_secs(10),
+            message_payload,
+            reassembly_timeout: std::time::Duration::from_secs(3600),
+        },
+        None,
+    )
 }
 
 fn submits(smpp: &Smpp, key: i64, text: &str) -> Vec<super::SubmitSm> {

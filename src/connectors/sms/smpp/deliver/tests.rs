@@ -1,14 +1,15 @@
 //! Receipts and incoming SMS from deliver_sm, through a recording sink.
 
-use std::sync::Mutex;
+use std::time::Duration;
 
-use super::{Reassembly, SentIds, decode_text, handle, parse_receipt};
+use super::{decode_text, expire, handle, parse_receipt};
 use crate::{
     connector::InboundKind,
     connectors::sms::{
-        inbound::{Report, tests::hooks},
+        inbound::{Report, tests::hooks as recording_hooks},
         smpp::pdu::{DeliverSm, concat_udh, status, tag},
     },
+    store::{PartsSet, temp_store},
 };
 
 fn deliver(esm_class: u8, data_coding: u8, data: &[u8]) -> DeliverSm {
@@ -51,17 +52,17 @@ fn receipts_give_the_message_id_and_state() {
 }
 
 #[tokio::test]
-async fn a_receipt_for_a_sent_message_becomes_a_read_receipt() {
-    let (sink, hooks) = hooks();
-    let sent = Mutex::new(SentIds::default());
-    sent.lock()
-        .expect("lock")
-        .insert("m1".into(), 12, "+33612345678".into());
-    let parts = Mutex::new(Reassembly::default());
+async fn a_receipt_for_a_stored_message_id_becomes_a_read_receipt() {
+    let (sink, hooks) = recording_hooks();
+    let (_dir, store) = temp_store().await;
+    store
+        .smpp_sent_insert("sms", "m1", 12, "+33612345678", 0)
+        .await
+        .expect("insert");
     let d = deliver(0x04, 0, b"id:m1 stat:DELIVRD err:000");
-    assert_eq!(handle(d, &hooks, &sent, &parts).await, status::OK);
+    assert_eq!(handle(d, &hooks, &store).await, status::OK);
     let unknown = deliver(0x04, 0, b"id:other stat:DELIVRD err:000");
-    assert_eq!(handle(unknown, &hooks, &sent, &parts).await, status::OK);
+    assert_eq!(handle(unknown, &hooks, &store).await, status::OK);
     let committed = sink.committed.lock().expect("lock").clone();
     assert_eq!(committed.len(), 1, "a receipt for an unknown id is ignored");
     assert_eq!(
@@ -72,46 +73,106 @@ async fn a_receipt_for_a_sent_message_becomes_a_read_receipt() {
     );
 }
 
+fn part(reference: u8, total: u8, seq: u8, ucs2: &[u8]) -> DeliverSm {
+    let mut data = concat_udh(reference, total, seq).to_vec();
+    data.extend_from_slice(ucs2);
+    deliver(0x40, 8, &data)
+}
+
 #[tokio::test]
-async fn concatenated_parts_become_one_message() {
-    let (sink, hooks) = hooks();
-    let sent = Mutex::new(SentIds::default());
-    let parts = Mutex::new(Reassembly::default());
-    let mut second = concat_udh(7, 2, 2).to_vec();
-    second.extend_from_slice(&[0, 0x21]);
-    let mut first = concat_udh(7, 2, 1).to_vec();
-    first.extend_from_slice(&[0, 0xe9, 0xd8, 0x3d, 0xde, 0x00]);
-    // Out of order: the second part first.
-    assert_eq!(
-        handle(deliver(0x40, 8, &second), &hooks, &sent, &parts).await,
-        status::OK
-    );
+async fn concatenated_parts_are_stored_then_become_one_message() {
+    let (sink, hooks) = recording_hooks();
+    let (_dir, store) = temp_store().await;
+    // Out of order: the second part first, and delivered twice.
+    for _ in 0..2 {
+        assert_eq!(
+            handle(part(7, 2, 2, &[0, 0x21]), &hooks, &store).await,
+            status::OK
+        );
+    }
     assert!(sink.committed.lock().expect("lock").is_empty());
-    assert_eq!(
-        handle(deliver(0x40, 8, &first), &hooks, &sent, &parts).await,
-        status::OK
-    );
-    let committed = sink.committed.lock().expect("lock").clone();
+    let set = PartsSet {
+        sender: "+33612345678".into(),
+        reference: 7,
+        total: 2,
+    };
+    assert_eq!(store.smpp_parts("sms", &set).await.expect("parts").len(), 1);
+    // A fresh process (the same store) finishes the message.
+    let (sink2, hooks2) = recording_hooks();
+    let first = part(7, 2, 1, &[0, 0xe9, 0xd8, 0x3d, 0xde, 0x00]);
+    assert_eq!(handle(first, &hooks2, &store).await, status::OK);
+    assert!(sink.committed.lock().expect("lock").is_empty());
+    let committed = sink2.committed.lock().expect("lock").clone();
     assert_eq!(committed.len(), 1);
     assert_eq!(committed[0].body, "é😀!");
     assert_eq!(committed[0].sender, "+33612345678");
+    assert!(
+        store
+            .smpp_parts("sms", &set)
+            .await
+            .expect("parts")
+            .is_empty()
+    );
+    // The SMSC delivers the last part again (its answer was lost): acknowledged, nothing more.
+    let again = part(7, 2, 1, &[0, 0xe9, 0xd8, 0x3d, 0xde, 0x00]);
+    assert_eq!(handle(again, &hooks2, &store).await, status::OK);
+    expire(&hooks2, &store, Duration::ZERO).await;
+    assert_eq!(sink2.committed.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn incomplete_parts_expire_into_one_message_with_a_note() {
+    let (sink, hooks) = recording_hooks();
+    let (_dir, store) = temp_store().await;
+    assert_eq!(
+        handle(part(9, 3, 1, &[0, 0x61]), &hooks, &store).await,
+        status::OK
+    );
+    assert_eq!(
+        handle(part(9, 3, 3, &[0, 0x63]), &hooks, &store).await,
+        status::OK
+    );
+    // Not yet expired.
+    expire(&hooks, &store, Duration::from_secs(3600)).await;
+    assert!(sink.committed.lock().expect("lock").is_empty());
+    expire(&hooks, &store, Duration::ZERO).await;
+    let committed = sink.committed.lock().expect("lock").clone();
+    assert_eq!(committed.len(), 1);
+    assert!(
+        committed[0].body.starts_with("a[…]c\n\n") && committed[0].body.contains("part 1, 3 of 3"),
+        "{}",
+        committed[0].body
+    );
+    let set = PartsSet {
+        sender: "+33612345678".into(),
+        reference: 9,
+        total: 3,
+    };
+    assert!(
+        store
+            .smpp_parts("sms", &set)
+            .await
+            .expect("parts")
+            .is_empty()
+    );
+    expire(&hooks, &store, Duration::ZERO).await;
+    assert_eq!(sink.committed.lock().expect("lock").len(), 1);
 }
 
 #[tokio::test]
 async fn a_bad_header_or_sender_is_refused_permanently() {
-    let (sink, hooks) = hooks();
-    let sent = Mutex::new(SentIds::default());
-    let parts = Mutex::new(Reassembly::default());
+    let (sink, hooks) = recording_hooks();
+    let (_dir, store) = temp_store().await;
     let bad_udh = deliver(0x40, 0, &[9, 0, 3]);
     assert_eq!(
-        handle(bad_udh, &hooks, &sent, &parts).await,
+        handle(bad_udh, &hooks, &store).await,
         status::PERMANENT_APP_ERROR
     );
     let mut bad_sender = deliver(0, 0, b"hi");
     bad_sender.source = "abc".into();
     bad_sender.source_ton = 5;
     assert_eq!(
-        handle(bad_sender, &hooks, &sent, &parts).await,
+        handle(bad_sender, &hooks, &store).await,
         status::PERMANENT_APP_ERROR
     );
     assert!(sink.committed.lock().expect("lock").is_empty());
