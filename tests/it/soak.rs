@@ -169,7 +169,12 @@ fn soak(name: &str, plan: &Plan) -> String {
     };
     let x2m_dupes = bodies.len() - bodies.iter().collect::<BTreeSet<_>>().len();
     let x2m_lost = (0..n).filter(|i| !bodies.contains(i)).count();
-    let x2m_ordered = bodies.windows(2).all(|w| w[0] < w[1]);
+    // passerelle keeps the order in which it accepted messages (its queues' row order); the
+    // senders themselves reorder under failures (a bounced XMPP message is sent again later,
+    // Synapse may deliver a failed transaction after a newer one), counted apart.
+    let (accepted_m2x, accepted_x2m) = accepted_order(&p.dir.join("passerelle.db"));
+    let x2m_ordered = bodies == accepted_x2m;
+    let x2m_sender_inversions = inversions(&accepted_x2m);
 
     let m2x_lost = (0..n).filter(|i| !side.received.contains_key(i)).count();
     let m2x_dupes = side
@@ -182,11 +187,12 @@ fn soak(name: &str, plan: &Plan) -> String {
         .values()
         .map(|ids| ids.len().saturating_sub(1))
         .sum::<usize>();
-    let m2x_ordered = side.arrival.windows(2).all(|w| w[0] < w[1]);
+    let m2x_ordered = side.arrival == accepted_m2x;
+    let m2x_sender_inversions = inversions(&accepted_m2x);
     let report = format!(
         "soak {name}: {n} messages each way, {kills} kills in {:.0} s; \
-         Matrix→XMPP: lost {m2x_lost}, duplicated {m2x_dupes} (same-id wire copies {m2x_wire_copies}), in order {m2x_ordered}; \
-         XMPP→Matrix: lost {x2m_lost}, duplicated {x2m_dupes}, in order {x2m_ordered}, resent for want of a receipt {}",
+         Matrix→XMPP: lost {m2x_lost}, duplicated {m2x_dupes} (same-id wire copies {m2x_wire_copies}), in accepted order {m2x_ordered} (homeserver delivered {m2x_sender_inversions} out of order); \
+         XMPP→Matrix: lost {x2m_lost}, duplicated {x2m_dupes}, in accepted order {x2m_ordered} (client retransmissions reordered {x2m_sender_inversions}), resent for want of a receipt {}",
         started.elapsed().as_secs_f64(),
         side.resent
     );
@@ -264,6 +270,47 @@ fn xmpp_side(carol: &mut XmppUser, to: &str, n: usize, deadline: Instant) -> Xmp
         std::thread::sleep(Duration::from_millis(20));
     }
     side
+}
+
+/// Adjacent pairs out of numeric order.
+fn inversions(order: &[usize]) -> usize {
+    order.windows(2).filter(|w| w[1] < w[0]).count()
+}
+
+/// The order in which passerelle accepted the soak's messages, from its database: Matrix
+/// events (`m2x`) by inbox row, XMPP messages (`x2m`) by remote inbox row.
+fn accepted_order(db: &std::path::Path) -> (Vec<usize>, Vec<usize>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open passerelle's database");
+        let number = |payload: &str, prefix: &str| -> Option<usize> {
+            let v: Value = serde_json::from_str(payload).ok()?;
+            let body = v["content"]["body"].as_str().or(v["body"].as_str())?;
+            body.strip_prefix(prefix)?.parse().ok()
+        };
+        let inbox: Vec<(String,)> = sqlx::query_as("SELECT payload FROM inbox ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("inbox");
+        let remote: Vec<(String,)> =
+            sqlx::query_as("SELECT payload FROM remote_inbox WHERE connector = 'xmpp' ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .expect("remote inbox");
+        pool.close().await;
+        (
+            inbox.iter().filter_map(|(p,)| number(p, "m2x ")).collect(),
+            remote.iter().filter_map(|(p,)| number(p, "x2m ")).collect(),
+        )
+    })
 }
 
 /// The numbers of `sender`'s messages starting with `prefix`, in timeline order.
