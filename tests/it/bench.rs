@@ -339,6 +339,7 @@ fn memory_and_startup() {
 /// Fills a fresh database in `dir` with `rows` ghosts and `rows` portals of the test connector.
 fn fill(dir: &std::path::Path, rows: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
