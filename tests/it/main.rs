@@ -9,6 +9,7 @@ mod harness;
 mod mail_peer;
 
 mod appservice_api;
+mod bench;
 mod bridging;
 mod durability;
 mod email;
