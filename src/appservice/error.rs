@@ -28,6 +28,12 @@ impl AppError {
         }
     }
 
+    /// The Matrix error code this answer carries.
+    #[cfg(test)]
+    pub(crate) fn errcode(&self) -> &'static str {
+        self.errcode
+    }
+
     /// 401: no credentials.
     pub fn missing_token() -> Self {
         Self::new(

@@ -14,12 +14,13 @@ use crate::store::NewInboxEvent;
 
 /// The transaction body. Unknown keys (to-device, device lists, …) are ignored.
 #[derive(Deserialize)]
-struct TransactionBody {
-    events: Vec<Box<RawValue>>,
-    #[serde(default)]
-    ephemeral: Option<Vec<Box<RawValue>>>,
-    #[serde(default, rename = "de.sorunome.msc2409.ephemeral")]
-    unstable_ephemeral: Option<Vec<Box<RawValue>>>,
+struct TransactionBody<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    ephemeral: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow, rename = "de.sorunome.msc2409.ephemeral")]
+    unstable_ephemeral: Option<Vec<&'a RawValue>>,
 }
 
 /// The fields every stored event must have.
@@ -80,19 +81,36 @@ pub(super) async fn push(
 
 /// Splits the body into storable events; errors only when the body itself is unusable.
 pub(crate) fn parse(txn_id: &str, body: &[u8]) -> Result<Vec<NewInboxEvent>, AppError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        AppError::new(
-            StatusCode::BAD_REQUEST,
-            "M_NOT_JSON",
-            format!("Body is not JSON: {e}"),
-        )
-    })?;
-    let parsed: TransactionBody = serde_json::from_value(value).map_err(|e| {
-        AppError::new(
-            StatusCode::BAD_REQUEST,
-            "M_BAD_JSON",
-            format!("Not a transaction: {e}"),
-        )
+    // serde would read a struct from an array too; a transaction is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<Value>(body) {
+            Ok(_) => AppError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                "Not a transaction: the body must be a JSON object",
+            ),
+            Err(e) => AppError::new(
+                StatusCode::BAD_REQUEST,
+                "M_NOT_JSON",
+                format!("Body is not JSON: {e}"),
+            ),
+        });
+    }
+    // One pass: the events stay borrowed slices of the body until they are stored.
+    let parsed: TransactionBody = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                format!("Not a transaction: {e}"),
+            )
+        } else {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "M_NOT_JSON",
+                format!("Body is not JSON: {e}"),
+            )
+        }
     })?;
     let mut out = Vec::with_capacity(parsed.events.len());
     for raw in &parsed.events {
@@ -187,5 +205,30 @@ mod tests {
         assert!(parse("t", b"not json").is_err());
         assert!(parse("t", b"{\"events\": 3}").is_err());
         assert!(parse("t", b"[]").is_err());
+        let array = br#"[[{"type": "m.room.message", "room_id": "!a:x", "event_id": "$1"}]]"#;
+        assert_eq!(
+            parse("t", array).err().map(|e| e.errcode()),
+            Some("M_BAD_JSON")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_and_invalid_utf8_are_not_json() {
+        let code = |body: &[u8]| parse("t", body).err().map(|e| e.errcode());
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(code(deep.as_bytes()), Some("M_NOT_JSON"));
+        // Inside the events list, a deeply nested event is one malformed event: skipped, so
+        // the homeserver's queue does not wedge on a transaction it would resend forever.
+        let deep_event = format!(
+            r#"{{"events": [{}{}, {{"type": "m.room.message", "room_id": "!a:x", "event_id": "$1"}}]}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let kept = parse("t", deep_event.as_bytes()).expect("usable body");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].event_id.as_deref(), Some("$1"));
+        assert_eq!(code(b"{\"events\": [\"\xff\xfe\"]}"), Some("M_NOT_JSON"));
+        assert_eq!(code(b"{\"events\": [{\"a\": 1"), Some("M_NOT_JSON"));
+        assert_eq!(code(br#"{"events": {"a": 1}}"#), Some("M_BAD_JSON"));
     }
 }

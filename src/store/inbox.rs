@@ -43,6 +43,10 @@ pub struct RemoteInboxRow {
     pub payload: String,
 }
 
+/// Rows per `INSERT` statement: 6 parameters each, well under SQLite's limit of 32,766
+/// parameters per statement (and PostgreSQL's 65,535).
+const INSERT_CHUNK_ROWS: usize = 500;
+
 impl Store {
     /// Stores a transaction's events with its id, atomically. Returns `false` (and stores
     /// nothing) if the transaction id was already accepted.
@@ -63,19 +67,22 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        for e in events {
-            sqlx::query(
-                "INSERT INTO inbox (txn_id, room_id, event_id, kind, payload, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(txn_id)
-            .bind(&e.room_id)
-            .bind(&e.event_id)
-            .bind(e.kind)
-            .bind(&e.payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        // One multi-row statement per chunk: a statement is a round trip to the database
+        // thread, and rows keep the order of the transaction.
+        for chunk in events.chunks(INSERT_CHUNK_ROWS) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO inbox (txn_id, room_id, event_id, kind, payload, received_at) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(txn_id)
+                    .push_bind(&e.room_id)
+                    .push_bind(&e.event_id)
+                    .push_bind(e.kind)
+                    .push_bind(&e.payload)
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT (event_id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -304,6 +311,39 @@ mod tests {
             .await
             .expect("finish");
         assert!(store.next_inbox("!a").await.expect("next").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_large_transaction_keeps_its_order_and_skips_repeated_events() {
+        let (_dir, store) = temp_store().await;
+        // More rows than one INSERT statement takes, with an event sent twice across chunks.
+        let mut events: Vec<_> = (0..1200).map(|i| event("!a", &format!("${i}"))).collect();
+        events.push(event("!a", "$3"));
+        events.push(NewInboxEvent {
+            event_id: None,
+            kind: "ephemeral",
+            ..event("!a", "typing")
+        });
+        assert!(
+            store
+                .accept_transaction("big", &events)
+                .await
+                .expect("accept")
+        );
+        assert_eq!(store.inbox_counts().await.expect("counts"), (1201, 0, 0));
+        let mut seen = Vec::new();
+        while let Some(row) = store.next_inbox("!a").await.expect("next") {
+            seen.push(row.payload.clone());
+            store
+                .finish_inbox(row.id, state::DONE, None, &[])
+                .await
+                .expect("finish");
+        }
+        let expected: Vec<String> = (0..1200)
+            .map(|i| format!("{{\"event_id\":\"${i}\"}}"))
+            .chain(std::iter::once("{\"event_id\":\"typing\"}".to_owned()))
+            .collect();
+        assert_eq!(seen, expected);
     }
 
     #[tokio::test]
