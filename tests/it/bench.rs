@@ -217,14 +217,62 @@ fn latency() {
 }
 
 /// VmRSS of `pid`, in MiB.
-fn rss_mib(pid: u32) -> f64 {
+/// A process's resident memory (MiB): in all, its private part (heap, stacks: `RssAnon`) and
+/// the part mapped from files (the executable and libraries, shared with the page cache:
+/// `RssFile`), from `/proc/<pid>/status`.
+fn rss_mib(pid: u32) -> Rss {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    Rss {
+        total: field("VmRSS:"),
+        private: field("RssAnon:"),
+        file: field("RssFile:"),
+    }
+}
+
+/// Resident memory, MiB.
+#[derive(Clone, Copy)]
+struct Rss {
+    total: f64,
+    private: f64,
+    file: f64,
+}
+
+/// The largest mappings of a process by resident size (`/proc/<pid>/smaps`), for
+/// `BENCH_SMAPS=1`: where the resident memory is, without another tool.
+fn largest_mappings(pid: u32, count: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut maps: Vec<(u64, String)> = Vec::new();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kb = kb.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+            maps.push((kb, name.clone()));
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-'))
+        {
+            // "start-end perms offset dev inode [path]": the path, or the kind of region.
+            name = line
+                .split_whitespace()
+                .nth(5)
+                .unwrap_or("[anonymous]")
+                .to_owned();
+        }
+    }
+    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.into_iter()
+        .take(count)
+        .map(|(kb, name)| format!("{kb:>7} kB  {name}"))
+        .collect()
 }
 
 /// The real binary started by hand, so that nothing polls it but the timer; killed on drop.
@@ -246,7 +294,7 @@ fn start_timed(name: &str, before_start: impl FnOnce(&std::path::Path)) -> (Time
     before_start(&dir);
     let log = std::fs::File::create(dir.join("passerelle.log")).expect("log");
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+    let child = Command::new(crate::harness::passerelle_bin())
         .args(["run", "-c"])
         .arg(crate::harness::base_config_path())
         .env("PASSERELLE_DATABASE__PATH", dir.join("passerelle.db"))
@@ -288,6 +336,12 @@ fn memory_and_startup() {
         start_empty.push(ms);
         std::thread::sleep(Duration::from_secs(5));
         idle.push(rss_mib(p.0.id()));
+        if std::env::var_os("BENCH_SMAPS").is_some() {
+            println!("largest mappings when idle:");
+            for line in largest_mappings(p.0.id(), 12) {
+                println!("  {line}");
+            }
+        }
         drop(p);
 
         let (p, ms) = start_timed("bench-memory-loaded", |dir| fill(dir, rows));
@@ -321,11 +375,23 @@ fn memory_and_startup() {
         )
     };
     println!("memory and startup, {runs} starts each:");
-    println!("  RSS idle (MiB): {}", summary(idle));
-    println!(
-        "  RSS with {rows} ghosts and {rows} portals (MiB): {}",
-        summary(loaded)
-    );
+    for (what, rss) in [
+        ("idle".to_owned(), idle),
+        (format!("with {rows} ghosts and {rows} portals"), loaded),
+    ] {
+        println!(
+            "  RSS {what} (MiB): {}",
+            summary(rss.iter().map(|r| r.total).collect())
+        );
+        println!(
+            "    private (RssAnon): {}",
+            summary(rss.iter().map(|r| r.private).collect())
+        );
+        println!(
+            "    mapped from files (RssFile): {}",
+            summary(rss.iter().map(|r| r.file).collect())
+        );
+    }
     println!(
         "  startup to /ready, empty database (ms): {}",
         summary(start_empty)

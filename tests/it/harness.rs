@@ -36,6 +36,15 @@ pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The passerelle binary the tests run: `PASSERELLE_IT_BIN` if set (a release build for the
+/// benchmarks, without building the tests optimised), else the one cargo built with them.
+pub(crate) fn passerelle_bin() -> PathBuf {
+    std::env::var_os("PASSERELLE_IT_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_passerelle")),
+        |bin| repo().join(bin),
+    )
+}
+
 /// A blocking HTTP client for the tests.
 pub(crate) fn http() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -114,7 +123,7 @@ impl Passerelle {
             .append(true)
             .open(self.dir.join("passerelle.log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        let child = Command::new(passerelle_bin())
             .args(["run", "-c"])
             .arg(&self.config_path)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
