@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::{
     harness::{Passerelle, User, base_config, bodies_from, enc, http, serial, wait_for},
     sms_peer::FakeSmsc,
+    xmpp::peer_script,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -236,4 +239,84 @@ fn numbers_are_looked_up_and_bad_webhook_calls_refused() {
             .status();
         assert_eq!(status.as_u16(), 403, "{query}");
     }
+}
+
+/// Starts Kannel again if the test fails while it is stopped.
+struct KannelBack {
+    armed: bool,
+}
+
+impl KannelBack {
+    /// Starts Kannel (same ports and configuration) and disarms the guard.
+    fn start(mut self) {
+        self.armed = false;
+        peer_script("start-kannel.sh", &[], &[]);
+    }
+}
+
+impl Drop for KannelBack {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort while unwinding: a panic here would abort the test binary.
+            let _ = std::process::Command::new("bash")
+                .arg(crate::harness::repo().join("scripts/peers/start-kannel.sh"))
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_kannel_restart_loses_nothing_and_repeats_nothing() {
+    let _serial = serial();
+    let p = Passerelle::start("sms-kannel-restart", &[]);
+    p.wait_ready(T);
+    let mut smsc = FakeSmsc::connect();
+    let number = "+33612345681";
+    let (staff, room, ghost) = chat_with(number);
+    staff.send_text(&room, "before the restart");
+    let mt = smsc.next_mt(T).expect("the SMS before the restart");
+    assert_eq!(mt.latin1(), "before the restart");
+
+    // The gateway goes away (bearerbox and smsbox); what staff write meanwhile waits in
+    // passerelle's outbox, retried with backoff, and nobody is told it failed.
+    peer_script("stop-peers.sh", &["smsbox", "bearerbox"], &[]);
+    let back = KannelBack { armed: true };
+    drop(smsc);
+    let during: Vec<String> = (1..=3).map(|i| format!("during the outage {i}")).collect();
+    for text in &during {
+        staff.send_text(&room, text);
+    }
+    wait_for("passerelle to find Kannel away", T, || {
+        p.log().contains("Kannel is not reachable").then_some(())
+    });
+    back.start();
+
+    let mut smsc = FakeSmsc::connect();
+    let sent: Vec<String> = during
+        .iter()
+        .map(|_| {
+            smsc.next_mt(Duration::from_secs(90))
+                .expect("the SMS written during the outage")
+                .latin1()
+        })
+        .collect();
+    assert_eq!(sent, during, "each once, in order");
+    assert!(
+        smsc.next_mt(Duration::from_secs(3)).is_none(),
+        "nothing sent twice"
+    );
+
+    // Both ways again, and no failure notice for what waited.
+    smsc.send_mo(number, ORG, "Bien recu apres la coupure");
+    wait_for("the SMS after the restart", T, || {
+        bodies_from(&staff.messages(&room), &ghost)
+            .contains(&"Bien recu apres la coupure".to_owned())
+            .then_some(())
+    });
+    let notices: Vec<Value> = staff
+        .messages(&room)
+        .into_iter()
+        .filter(|m| m["content"]["msgtype"] == "m.notice")
+        .collect();
+    assert!(notices.is_empty(), "no failure notice: {notices:?}");
 }
