@@ -268,7 +268,7 @@ fn largest_mappings(pid: u32, count: usize) -> Vec<String> {
                 .to_owned();
         }
     }
-    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
     maps.into_iter()
         .take(count)
         .map(|(kb, name)| format!("{kb:>7} kB  {name}"))
