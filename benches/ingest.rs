@@ -3,7 +3,9 @@
 //! a SQLite store on disk; each transaction is committed before the `200`. Next to it, in the
 //! same run and on the same disk, the raw SQLite baseline: 100-row transactions with the
 //! store's settings (WAL, `synchronous=FULL`) through the same driver, one multi-row `INSERT`
-//! per transaction into a table without secondary indexes, nothing else.
+//! per transaction into a table without secondary indexes, nothing else. Between the two, the
+//! store alone: the same events handed to `Store::accept_transaction` without HTTP, so the
+//! table shows what the schema costs and what the HTTP server and the parsing add.
 //!
 //! Run with `cargo bench --bench ingest`. The two are interleaved, `ROUNDS` times each; the
 //! medians and the spread are printed. CPU is the server side only: the process's CPU time
@@ -17,7 +19,7 @@ use passerelle::{
     appservice::{AppState, router},
     config::Config,
     runtime::Runtime,
-    store::Store,
+    store::{NewInboxEvent, Store},
 };
 use sqlx::{
     ConnectOptions, Connection,
@@ -112,6 +114,38 @@ async fn passerelle_round(url: &str, client: &reqwest::Client, round: usize) -> 
     }
 }
 
+/// The store alone, without HTTP: `accept_transaction` called with the events already split,
+/// to show what the schema and the driver cost apart from the HTTP server and the parsing.
+async fn store_round(store: &Store, round: usize) -> Sample {
+    let txns: Vec<Vec<NewInboxEvent>> = (0..TXNS_PER_ROUND)
+        .map(|t| {
+            (0..EVENTS_PER_TXN)
+                .map(|i| NewInboxEvent {
+                    room_id: format!("!bench{}:example.org", i % 10),
+                    event_id: Some(format!("$direct{round}_{t}_{i}")),
+                    kind: "timeline",
+                    payload: event(round * TXNS_PER_ROUND + t, i),
+                })
+                .collect()
+        })
+        .collect();
+    let cpu = cpu_now();
+    let start = Instant::now();
+    for (t, events) in txns.iter().enumerate() {
+        let stored = store
+            .accept_transaction(&format!("direct{round}t{t}"), events)
+            .await
+            .expect("store");
+        assert!(stored, "a new transaction id");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let events = (TXNS_PER_ROUND * EVENTS_PER_TXN) as f64;
+    Sample {
+        events_per_s: events / secs,
+        cpu_ms_per_1000: process_cpu_ms(cpu) / events * 1000.0,
+    }
+}
+
 async fn sqlite_round(conn: &mut sqlx::SqliteConnection, round: usize) -> Sample {
     let rows: Vec<Vec<String>> = (0..TXNS_PER_ROUND)
         .map(|t| {
@@ -167,7 +201,7 @@ fn main() {
         .build()
         .expect("client runtime");
 
-    let (url, _runtime) = server.block_on(start_passerelle(dir.path()));
+    let (url, runtime) = server.block_on(start_passerelle(dir.path()));
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
@@ -178,18 +212,21 @@ fn main() {
     // Warm-up: the first round of each is not counted.
     client_rt.block_on(passerelle_round(&url, &client, 0));
     raw = sqlite_on(&server, raw, 0).1;
+    store_on(&server, &runtime, 0);
 
-    let (mut ours, mut baseline) = (Vec::new(), Vec::new());
+    let (mut ours, mut store, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         let (sample, conn) = sqlite_on(&server, raw, round);
         raw = conn;
         baseline.push(sample);
+        store.push(store_on(&server, &runtime, round));
         ours.push(client_rt.block_on(passerelle_round(&url, &client, round)));
     }
     println!(
         "{ROUNDS} rounds of {TXNS_PER_ROUND} transactions x {EVENTS_PER_TXN} events, median (min, max):"
     );
     report("raw SQLite (WAL, FULL)", &baseline);
+    report("store alone (no HTTP)", &store);
     report("passerelle PUT /transactions", &ours);
     let ratio: Vec<f64> = ours
         .iter()
@@ -212,6 +249,14 @@ fn sqlite_on(
             (sample, conn)
         }))
         .expect("baseline task")
+}
+
+/// Runs a store-only round on a server worker thread.
+fn store_on(server: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, round: usize) -> Sample {
+    let runtime = runtime.clone();
+    server
+        .block_on(server.spawn(async move { store_round(runtime.store(), round).await }))
+        .expect("store task")
 }
 
 async fn start_passerelle(dir: &Path) -> (String, Arc<Runtime>) {
