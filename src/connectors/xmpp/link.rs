@@ -50,6 +50,11 @@ pub(super) async fn connect(server: &str, domain: &str, secret: &str) -> Result<
     let mut pending = pending;
     let header = pending.take_header();
     let mut link: Link = pending.skip_features();
+    // Stanzas are small and each is flushed on its own: without this, Nagle's algorithm holds
+    // one back until the previous is acknowledged (up to the peer's 40 ms delayed ACK).
+    if let Err(e) = link.get_stream().get_ref().set_nodelay(true) {
+        tracing::debug!(error = %e, "Cannot set TCP_NODELAY on the XMPP link.");
+    }
     let stream_id = header
         .id
         .map(|id| id.into_owned())
