@@ -42,6 +42,7 @@ impl InboundSink for Sink {
             .await
             .map_err(|e| ConnectorError(format!("cannot store the message: {e}")))?;
         if fresh {
+            tracing::debug!(connector, remote_id = %message.remote_id, "Remote message stored.");
             runtime.wake.notify_one();
         } else {
             tracing::debug!(connector, "Remote message already stored; ignored.");

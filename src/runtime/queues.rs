@@ -319,6 +319,7 @@ impl Runtime {
                 Ok(None)
             }
             (Item::Remote(row), Outcome::Done(sends)) => {
+                tracing::debug!(sends = sends.len(), "Remote message processed.");
                 self.store
                     .finish_remote(row.id, state::DONE, None, &sends)
                     .await?;

@@ -6,9 +6,8 @@ use std::{path::PathBuf, time::Duration};
 use serde_json::{Value, json};
 
 use crate::{
-    harness::{Passerelle, User, bodies_from, serial, unique, wait_for},
+    harness::{Passerelle, PeerBack, User, bodies_from, peer_script, serial, unique, wait_for},
     mail_peer::{as_refs, email_ghost, fetch, header, mailbox_env, send_mail},
-    xmpp::peer_script,
     xmpp_peer::env,
 };
 
@@ -271,15 +270,6 @@ Subject: Votre dossier\n\n--R--\n",
     );
 }
 
-/// Restarts Synapse even if the test fails half-way.
-struct SynapseBack;
-
-impl Drop for SynapseBack {
-    fn drop(&mut self) {
-        peer_script("restart-synapse.sh", &[], &[]);
-    }
-}
-
 #[test]
 fn killed_after_fetching_and_before_posting_the_mail_still_arrives_once() {
     let _serial = serial();
@@ -290,7 +280,7 @@ fn killed_after_fetching_and_before_posting_the_mail_still_arrives_once() {
 
     // Matrix is away: the mail is fetched and stored, but cannot be posted.
     peer_script("stop-peers.sh", &["synapse"], &[]);
-    let guard = SynapseBack;
+    let guard = PeerBack("restart-synapse.sh");
     let id = fresh_id("kill");
     send_mail(
         "carol@localhost",

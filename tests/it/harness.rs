@@ -45,6 +45,34 @@ pub(crate) fn passerelle_bin() -> PathBuf {
     )
 }
 
+/// Runs `scripts/peers/<script>` with `args` and extra `env`; panics if it fails.
+pub(crate) fn peer_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
+    let status = Command::new("bash")
+        .arg(repo().join("scripts/peers").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .expect("peer script runs");
+    assert!(status.success(), "{script} failed");
+}
+
+/// Brings back a peer a test stopped, when dropped, even if the test fails half-way: runs
+/// `scripts/peers/<script>` (e.g. `restart-synapse.sh`, `start-kannel.sh`).
+pub(crate) struct PeerBack(pub(crate) &'static str);
+
+impl Drop for PeerBack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Best effort: a second panic while unwinding would abort the test binary.
+            let _ = Command::new("bash")
+                .arg(repo().join("scripts/peers").join(self.0))
+                .status();
+        } else {
+            peer_script(self.0, &[], &[]);
+        }
+    }
+}
+
 /// A blocking HTTP client for the tests.
 pub(crate) fn http() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -3,9 +3,8 @@
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use crate::{
-    harness::{Passerelle, User, bodies_from, ghost, serial, wait_for},
-    xmpp::peer_script,
+use crate::harness::{
+    Passerelle, PeerBack, User, bodies_from, ghost, peer_script, serial, wait_for,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -22,15 +21,6 @@ fn chat(p: &Passerelle, contact: &str) -> (User, String, String) {
     (staff, room, contact)
 }
 
-/// Restarts Synapse even if the test fails half-way.
-struct SynapseBack;
-
-impl Drop for SynapseBack {
-    fn drop(&mut self) {
-        peer_script("restart-synapse.sh", &[], &[]);
-    }
-}
-
 #[test]
 #[ignore = "takes over a minute"]
 fn the_homeserver_away_for_a_minute_loses_nothing() {
@@ -45,7 +35,7 @@ fn the_homeserver_away_for_a_minute_loses_nothing() {
     });
 
     peer_script("stop-peers.sh", &["synapse"], &[]);
-    let back = SynapseBack;
+    let back = PeerBack("restart-synapse.sh");
     // The contact keeps writing for a minute; passerelle stores it all.
     let texts: Vec<String> = (0..12).map(|i| format!("during {i}")).collect();
     for (i, text) in texts.iter().enumerate() {

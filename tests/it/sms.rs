@@ -6,9 +6,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::{
-    harness::{Passerelle, User, base_config, bodies_from, enc, http, serial, wait_for},
+    harness::{
+        Passerelle, PeerBack, User, base_config, bodies_from, enc, http, peer_script, serial,
+        wait_for,
+    },
     sms_peer::FakeSmsc,
-    xmpp::peer_script,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -241,30 +243,6 @@ fn numbers_are_looked_up_and_bad_webhook_calls_refused() {
     }
 }
 
-/// Starts Kannel again if the test fails while it is stopped.
-struct KannelBack {
-    armed: bool,
-}
-
-impl KannelBack {
-    /// Starts Kannel (same ports and configuration) and disarms the guard.
-    fn start(mut self) {
-        self.armed = false;
-        peer_script("start-kannel.sh", &[], &[]);
-    }
-}
-
-impl Drop for KannelBack {
-    fn drop(&mut self) {
-        if self.armed {
-            // Best effort while unwinding: a panic here would abort the test binary.
-            let _ = std::process::Command::new("bash")
-                .arg(crate::harness::repo().join("scripts/peers/start-kannel.sh"))
-                .status();
-        }
-    }
-}
-
 #[test]
 fn a_kannel_restart_loses_nothing_and_repeats_nothing() {
     let _serial = serial();
@@ -280,7 +258,7 @@ fn a_kannel_restart_loses_nothing_and_repeats_nothing() {
     // The gateway goes away (bearerbox and smsbox); what staff write meanwhile waits in
     // passerelle's outbox, retried with backoff, and nobody is told it failed.
     peer_script("stop-peers.sh", &["smsbox", "bearerbox"], &[]);
-    let back = KannelBack { armed: true };
+    let back = PeerBack("start-kannel.sh");
     drop(smsc);
     let during: Vec<String> = (1..=3).map(|i| format!("during the outage {i}")).collect();
     for text in &during {
@@ -289,7 +267,7 @@ fn a_kannel_restart_loses_nothing_and_repeats_nothing() {
     wait_for("passerelle to find Kannel away", T, || {
         p.log().contains("Kannel is not reachable").then_some(())
     });
-    back.start();
+    drop(back); // Kannel starts again, same ports and configuration.
 
     let mut smsc = FakeSmsc::connect();
     let sent: Vec<String> = during

@@ -2,22 +2,7 @@
 
 use std::{process::Command, time::Duration};
 
-use crate::harness::{Passerelle, http, repo, serial, wait_for};
-
-/// Restarts Synapse even if the test fails half-way.
-struct SynapseBack;
-
-impl Drop for SynapseBack {
-    fn drop(&mut self) {
-        let status = Command::new("bash")
-            .arg(repo().join("scripts/peers/restart-synapse.sh"))
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "could not restart Synapse"
-        );
-    }
-}
+use crate::harness::{Passerelle, PeerBack, http, repo, serial, wait_for};
 
 #[test]
 fn started_before_the_homeserver_it_connects_when_it_comes_up() {
@@ -28,7 +13,7 @@ fn started_before_the_homeserver_it_connects_when_it_comes_up() {
         .status()
         .expect("stop script");
     assert!(stop.success());
-    let guard = SynapseBack;
+    let guard = PeerBack("restart-synapse.sh");
     let p = Passerelle::start("early", &[]);
     std::thread::sleep(Duration::from_secs(2));
     let ready = http()

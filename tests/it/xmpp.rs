@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
-    harness::{Passerelle, User, bodies_from, serial, wait_for},
+    harness::{Passerelle, User, bodies_from, peer_script, serial, wait_for},
     xmpp_peer::{XmppUser, ghost_of, jid_of},
 };
 
@@ -340,17 +340,6 @@ fn a_bounced_message_is_reported_in_the_room() {
         notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
         event.as_str()
     );
-}
-
-/// Runs a peer script with the environment `scripts/test.sh` exported.
-pub(crate) fn peer_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
-    let status = std::process::Command::new("bash")
-        .arg(crate::harness::repo().join("scripts/peers").join(script))
-        .args(args)
-        .envs(env.iter().copied())
-        .status()
-        .expect("peer script runs");
-    assert!(status.success(), "{script} failed");
 }
 
 #[test]
