@@ -11,7 +11,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    harness::{Passerelle, User, base_config, enc, http, serial, wait_for},
+    harness::{Passerelle, User, base_config, enc, http, serial},
     xmpp_peer::{XmppUser, ghost_of, jid_of},
 };
 
@@ -120,10 +120,7 @@ fn latency() {
     let staff = User::register("bench");
     let mut carol = XmppUser::login("carol");
     let ghost = ghost_of(&carol.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", Duration::from_secs(30), || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     let staff_jid = jid_of(&staff.user_id);
     let mut sync = Sync::new(&staff, &room);
 

@@ -98,10 +98,7 @@ fn a_permanent_send_failure_is_shown_in_the_room() {
     p.wait_ready(T);
     let staff = User::register("rejecter");
     let contact = ghost("reject-bob");
-    let room = staff.create_room(&[&contact], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&contact).then_some(())
-    });
+    let room = staff.direct_chat(&contact);
     let event_id = staff.send_text(&room, "This will bounce");
     let notice = wait_for("a failure notice", T, || {
         staff
@@ -128,10 +125,7 @@ fn temporary_failures_are_retried_until_delivered() {
     p.wait_ready(T);
     let staff = User::register("retrier");
     let contact = ghost("flaky-dan");
-    let room = staff.create_room(&[&contact], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&contact).then_some(())
-    });
+    let room = staff.direct_chat(&contact);
     staff.send_text(&room, "first");
     staff.send_text(&room, "second");
     let sent = wait_for("both messages, after the retries", T, || {
@@ -149,10 +143,7 @@ fn the_bot_answers_help_in_a_direct_chat() {
     p.wait_ready(T);
     let staff = User::register("helper");
     let bot = crate::harness::base_config().bot_user_id();
-    let dm = staff.create_room(&[&bot], true);
-    wait_for("the bot to join", T, || {
-        staff.members(&dm).contains(&bot).then_some(())
-    });
+    let dm = staff.direct_chat(&bot);
     staff.send_text(&dm, "help");
     let answer = wait_for("the help text", T, || {
         staff
@@ -213,10 +204,7 @@ fn files_typing_and_read_receipts_reach_the_network() {
     p.wait_ready(T);
     let staff = User::register("sharer");
     let ivan = ghost("ivan");
-    let room = staff.create_room(&[&ivan], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&ivan).then_some(())
-    });
+    let room = staff.direct_chat(&ivan);
 
     let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
     let mxc = staff.upload(data, "application/pdf");

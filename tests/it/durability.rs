@@ -12,10 +12,7 @@ const T: Duration = Duration::from_secs(30);
 fn portal(contact: &str) -> (User, String) {
     let staff = User::register("durable");
     let g = ghost(contact);
-    let room = staff.create_room(&[&g], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&g).then_some(())
-    });
+    let room = staff.direct_chat(&g);
     (staff, room)
 }
 

@@ -150,10 +150,7 @@ fn html_and_attachments_cross_both_ways() {
     let p = Passerelle::start("email-html", &as_refs(&overrides));
     p.wait_ready(T);
     let ghost = email_ghost("bob@localhost");
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the email ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
 
     // A new top-level message starts a mail thread named after its first line.
     staff.send_event(
@@ -223,10 +220,7 @@ fn a_bounce_is_a_notice_on_the_bounced_message() {
     let p = Passerelle::start("email-bounce", &as_refs(&overrides));
     p.wait_ready(T);
     let ghost = email_ghost("nobody@localhost");
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the email ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     let event = staff.send_text(&room, "Votre dossier est complet.");
 
     // The SMTP server accepted it (it keeps a copy of everything it is given).

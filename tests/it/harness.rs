@@ -421,6 +421,15 @@ impl User {
     }
 
     /// Creates a private room with a local alias `#<alias>:<server>`, inviting `invite`.
+    /// Opens a direct chat with `ghost` and waits until it has joined; returns the room id.
+    pub(crate) fn direct_chat(&self, ghost: &str) -> String {
+        let room = self.create_room(&[ghost], true);
+        wait_for("the ghost to join", Duration::from_secs(60), || {
+            self.members(&room).iter().any(|m| m == ghost).then_some(())
+        });
+        room
+    }
+
     pub(crate) fn create_room_with_alias(&self, alias: &str, invite: &[&str]) -> String {
         let resp = self.post(
             "/_matrix/client/v3/createRoom",

@@ -36,10 +36,7 @@ fn ready_reports_each_connector_and_metrics_count_the_traffic() {
     // One message each way through the test network (it echoes).
     let staff = User::register("ops");
     let contact = ghost("opsecho");
-    let room = staff.create_room(&[&contact], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&contact).then_some(())
-    });
+    let room = staff.direct_chat(&contact);
     staff.send_text(&room, "count me");
     wait_for("the echo", T, || {
         bodies_from(&staff.messages(&room), &contact)

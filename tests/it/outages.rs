@@ -14,10 +14,7 @@ fn chat(p: &Passerelle, contact: &str) -> (User, String, String) {
     p.wait_ready(T);
     let staff = User::register("outage");
     let contact = ghost(contact);
-    let room = staff.create_room(&[&contact], true);
-    wait_for("the ghost to join", T, || {
-        staff.members(&room).contains(&contact).then_some(())
-    });
+    let room = staff.direct_chat(&contact);
     (staff, room, contact)
 }
 

@@ -75,10 +75,7 @@ fn ghost(number: &str) -> String {
 pub(crate) fn chat_with(number: &str) -> (User, String, String) {
     let staff = User::register("smppstaff");
     let ghost = ghost(number);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the SMS ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     (staff, room, ghost)
 }
 

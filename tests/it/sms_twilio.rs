@@ -160,10 +160,7 @@ fn twilio_both_ways_with_signed_webhooks_and_status_callbacks() {
     let number = "+33612345677";
     let staff = User::register("twiliostaff");
     let ghost = format!("@_sms_{number}:{}", base_config().homeserver.server_name);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the SMS ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
 
     // Matrix → the Messages API: form POST with basic auth.
     let event = staff.send_text(&room, "Bonjour 😀");

@@ -93,10 +93,7 @@ fn soak(name: &str, plan: &Plan) -> String {
     let staff = Arc::new(User::register("soak"));
     let mut carol = XmppUser::login("carol");
     let ghost = ghost_of(&carol.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", Duration::from_secs(30), || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     let staff_jid = jid_of(&staff.user_id);
     let n = plan.messages;
     let deadline = started + plan.deadline;

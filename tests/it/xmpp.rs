@@ -19,10 +19,7 @@ fn one_to_one_chat_both_ways() {
     let mut alice = XmppUser::login("alice");
     let staff = User::register("xstaff");
     let ghost = ghost_of(&alice.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
 
     // Matrix → XMPP, from the staff member's own JID.
     staff.send_text(&room, "Bonjour Alice, ici la mairie");
@@ -110,10 +107,7 @@ fn chat_with(user: &str, name: &str) -> (Passerelle, User, XmppUser, String, Str
     let xmpp = XmppUser::login(user);
     let staff = User::register("xfid");
     let ghost = ghost_of(&xmpp.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     (p, staff, xmpp, room, ghost)
 }
 
@@ -320,10 +314,7 @@ fn a_bounced_message_is_reported_in_the_room() {
         "carol@{}",
         crate::xmpp_peer::env("PASSERELLE_IT_XMPP_HOST")
     ));
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     let event = staff.send_text(&room, "anyone there?");
     let notice = wait_for("the failure notice", T, || {
         staff
@@ -457,10 +448,7 @@ fn out_of_band_files_are_copied_into_matrix_within_limits() {
     let mut alice = XmppUser::login("alice");
     let staff = User::register("xfiles");
     let ghost = ghost_of(&alice.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
     let staff_jid = jid_of(&staff.user_id);
 
     let photo = format!("{files}/photo.png");
@@ -527,10 +515,7 @@ fn files_from_matrix_reach_xmpp_as_signed_links() {
     let mut alice = XmppUser::login("alice");
     let staff = User::register("xsharer");
     let ghost = ghost_of(&alice.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    let room = staff.direct_chat(&ghost);
 
     let data: Vec<u8> = (0..2000u32).map(|i| (i % 199) as u8).collect();
     let mxc = staff.upload(data.clone(), "application/pdf");
@@ -713,10 +698,7 @@ fn ghosts_take_their_name_from_the_vcard() {
     std::thread::sleep(Duration::from_millis(500));
     let staff = User::register("xvcard");
     let ghost = ghost_of(&carol.jid);
-    let room = staff.create_room(&[&ghost], true);
-    wait_for("the XMPP ghost to join", T, || {
-        staff.members(&room).contains(&ghost).then_some(())
-    });
+    staff.direct_chat(&ghost);
     assert_eq!(staff.display_name(&ghost).as_deref(), Some("Carol Dupont"));
 }
 
