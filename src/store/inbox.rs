@@ -18,7 +18,7 @@ pub struct NewInboxEvent {
 }
 
 /// A stored homeserver event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InboxRow {
     /// Position in the inbox; processing order within a room.
     pub id: i64,
@@ -31,7 +31,7 @@ pub struct InboxRow {
 }
 
 /// A stored remote message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RemoteInboxRow {
     /// Position in the remote inbox.
     pub id: i64,
@@ -101,23 +101,14 @@ impl Store {
 
     /// The oldest pending event of a room.
     pub async fn next_inbox(&self, room_id: &str) -> Result<Option<InboxRow>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, room_id, kind, payload FROM inbox WHERE state = $1 AND room_id = $2 \
              ORDER BY id LIMIT 1",
         )
         .bind(state::PENDING)
         .bind(room_id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(InboxRow {
-                id: r.try_get(0)?,
-                room_id: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                payload: r.try_get(3)?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Marks an inbox event finished and queues its sends, atomically.
@@ -200,7 +191,7 @@ impl Store {
         connector: &str,
         conversation: &str,
     ) -> Result<Option<RemoteInboxRow>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, connector, conversation, payload FROM remote_inbox \
              WHERE state = $1 AND connector = $2 AND conversation = $3 ORDER BY id LIMIT 1",
         )
@@ -208,16 +199,7 @@ impl Store {
         .bind(connector)
         .bind(conversation)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(RemoteInboxRow {
-                id: r.try_get(0)?,
-                connector: r.try_get(1)?,
-                conversation: r.try_get(2)?,
-                payload: r.try_get(3)?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Marks a remote message finished and queues its sends, atomically.

@@ -68,7 +68,7 @@ impl Store {
         .bind(message_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// The parts (from 0) of the message of `key` the SMSC already took.
@@ -82,7 +82,7 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .filter_map(|r| usize::try_from(r.get::<i64, _>(0)).ok())
+            .filter_map(|r| usize::try_from(r.try_get::<i64, _>(0).ok()?).ok())
             .collect())
     }
 
@@ -106,21 +106,21 @@ impl Store {
         seq: u8,
         body: &str,
     ) -> Result<Option<Vec<StoredPart>>> {
-        let old = sqlx::query(
-            "SELECT body, done FROM smpp_parts \
+        let old = bind_set(
+            sqlx::query(
+                "SELECT body, done FROM smpp_parts \
              WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4 AND seq = $5",
+            ),
+            connector,
+            set,
         )
-        .bind(connector)
-        .bind(&set.sender)
-        .bind(i64::from(set.reference))
-        .bind(i64::from(set.total))
         .bind(i64::from(seq))
         .fetch_optional(&self.pool)
         .await?;
         if let Some(old) = old
             && old.get::<i64, _>(1) != 0
         {
-            if old.get::<String, _>(0) == body {
+            if old.try_get::<String, _>(0)? == body {
                 return Ok(None);
             }
             self.smpp_parts_delete(connector, set).await?;
@@ -144,23 +144,23 @@ impl Store {
 
     /// The stored parts of `set` not handed on yet, in order.
     pub async fn smpp_parts(&self, connector: &str, set: &PartsSet) -> Result<Vec<StoredPart>> {
-        let rows = sqlx::query(
+        let rows = bind_set(
+            sqlx::query(
             "SELECT seq, body, received_at FROM smpp_parts WHERE connector = $1 AND sender = $2 \
              AND reference = $3 AND total = $4 AND done = 0 ORDER BY seq",
+        ),
+            connector,
+            set,
         )
-        .bind(connector)
-        .bind(&set.sender)
-        .bind(i64::from(set.reference))
-        .bind(i64::from(set.total))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
                 Some(StoredPart {
-                    seq: u8::try_from(r.get::<i64, _>(0)).ok()?,
-                    body: r.get(1),
-                    received_at: r.get(2),
+                    seq: u8::try_from(r.try_get::<i64, _>(0).ok()?).ok()?,
+                    body: r.try_get(1).ok()?,
+                    received_at: r.try_get(2).ok()?,
                 })
             })
             .collect())
@@ -184,9 +184,9 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 Some(PartsSet {
-                    sender: r.get(0),
-                    reference: u16::try_from(r.get::<i64, _>(1)).ok()?,
-                    total: u8::try_from(r.get::<i64, _>(2)).ok()?,
+                    sender: r.try_get(0).ok()?,
+                    reference: u16::try_from(r.try_get::<i64, _>(1).ok()?).ok()?,
+                    total: u8::try_from(r.try_get::<i64, _>(2).ok()?).ok()?,
                 })
             })
             .collect())
@@ -194,14 +194,14 @@ impl Store {
 
     /// Marks `set` handed on: its parts are kept only to recognise repeats.
     pub async fn smpp_parts_done(&self, connector: &str, set: &PartsSet) -> Result<()> {
-        sqlx::query(
-            "UPDATE smpp_parts SET done = 1 \
+        bind_set(
+            sqlx::query(
+                "UPDATE smpp_parts SET done = 1 \
              WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4",
+            ),
+            connector,
+            set,
         )
-        .bind(connector)
-        .bind(&set.sender)
-        .bind(i64::from(set.reference))
-        .bind(i64::from(set.total))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -221,18 +221,32 @@ impl Store {
 
     /// Deletes the parts of `set`.
     pub async fn smpp_parts_delete(&self, connector: &str, set: &PartsSet) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM smpp_parts \
+        bind_set(
+            sqlx::query(
+                "DELETE FROM smpp_parts \
              WHERE connector = $1 AND sender = $2 AND reference = $3 AND total = $4",
+            ),
+            connector,
+            set,
         )
-        .bind(connector)
-        .bind(&set.sender)
-        .bind(i64::from(set.reference))
-        .bind(i64::from(set.total))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
+}
+
+/// Binds `connector` and `set` to `$1`…`$4` of a query naming one set
+/// (`connector = $1 AND sender = $2 AND reference = $3 AND total = $4`).
+fn bind_set<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    connector: &'q str,
+    set: &'q PartsSet,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(connector)
+        .bind(&set.sender)
+        .bind(i64::from(set.reference))
+        .bind(i64::from(set.total))
 }
 
 #[cfg(test)]

@@ -10,8 +10,6 @@
 //!   `/kannel/dlr` (`type` = `%d`, `answer` = `%A`). Both must carry `token` =
 //!   `webhook_token`, compared in constant time; without it the answer is 403.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use axum::{
     Router,
@@ -47,17 +45,10 @@ pub(crate) struct Kannel {
 impl Kannel {
     /// A provider for `config`; Kannel calls back on `webhook_url`.
     pub(crate) fn new(config: KannelConfig, webhook_url: Url) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             config,
             webhook_url,
-            http,
+            http: super::provider::gateway_client(),
         }
     }
 

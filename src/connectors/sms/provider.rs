@@ -55,3 +55,15 @@ pub(crate) trait Provider: Send + Sync {
     /// An active check that the gateway answers, for `passerelle doctor`.
     async fn probe(&self) -> Health;
 }
+
+/// The HTTP client for an SMS gateway's API: bounded time per request, no redirects (a
+/// redirect could carry the credentials elsewhere).
+pub(crate) fn gateway_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}

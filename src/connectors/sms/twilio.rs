@@ -48,17 +48,10 @@ pub(crate) struct Twilio {
 impl Twilio {
     /// A provider for `config`; Twilio calls back on `webhook_url`.
     pub(crate) fn new(config: TwilioConfig, webhook_url: Url) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             config,
             webhook_url,
-            http,
+            http: super::provider::gateway_client(),
         }
     }
 
