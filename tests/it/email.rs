@@ -58,13 +58,31 @@ fn wait_seen(mailbox: &str, id: &str) {
     });
 }
 
+/// The key of an email connector setting in passerelle's environment.
+fn email_key(key: &str) -> String {
+    crate::harness::connector_key("email", key)
+}
+
+/// A new staff member, and passerelle started (and ready) on mailbox `bridge<n>`, which
+/// invites them to the rooms of new mail; `extra` adds environment overrides.
+fn mailbox_bridge(
+    prefix: &str,
+    n: u32,
+    name: &str,
+    extra: &[(String, String)],
+) -> (User, Passerelle) {
+    let staff = User::register(prefix);
+    let mut overrides = mailbox_env(n, &staff.user_id);
+    overrides.extend_from_slice(extra);
+    let p = Passerelle::start(name, &as_refs(&overrides));
+    p.wait_ready(T);
+    (staff, p)
+}
+
 #[test]
 fn a_mail_opens_a_room_and_replies_thread_both_ways() {
     let _serial = serial();
-    let staff = User::register("mstaff");
-    let overrides = mailbox_env(1, &staff.user_id);
-    let p = Passerelle::start("email-thread", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, _p) = mailbox_bridge("mstaff", 1, "email-thread", &[]);
 
     // A citizen writes to the organisation's address.
     let id = fresh_id("first");
@@ -145,10 +163,7 @@ fn a_mail_opens_a_room_and_replies_thread_both_ways() {
 #[test]
 fn html_and_attachments_cross_both_ways() {
     let _serial = serial();
-    let staff = User::register("mhtml");
-    let overrides = mailbox_env(2, &staff.user_id);
-    let p = Passerelle::start("email-html", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, _p) = mailbox_bridge("mhtml", 2, "email-html", &[]);
     let ghost = email_ghost("bob@localhost");
     let room = staff.direct_chat(&ghost);
 
@@ -215,10 +230,7 @@ iVBORw0KGgo=\n--outer--\n"
 #[test]
 fn a_bounce_is_a_notice_on_the_bounced_message() {
     let _serial = serial();
-    let staff = User::register("mbounce");
-    let overrides = mailbox_env(3, &staff.user_id);
-    let p = Passerelle::start("email-bounce", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, _p) = mailbox_bridge("mbounce", 3, "email-bounce", &[]);
     let ghost = email_ghost("nobody@localhost");
     let room = staff.direct_chat(&ghost);
     let event = staff.send_text(&room, "Votre dossier est complet.");
@@ -267,10 +279,7 @@ Subject: Votre dossier\n\n--R--\n",
 #[test]
 fn killed_after_fetching_and_before_posting_the_mail_still_arrives_once() {
     let _serial = serial();
-    let staff = User::register("mkill");
-    let overrides = mailbox_env(4, &staff.user_id);
-    let mut p = Passerelle::start("email-kill", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, mut p) = mailbox_bridge("mkill", 4, "email-kill", &[]);
 
     // Matrix is away: the mail is fetched and stored, but cannot be posted.
     peer_script("stop-peers.sh", &["synapse"], &[]);
@@ -323,10 +332,7 @@ fn killed_after_fetching_and_before_posting_the_mail_still_arrives_once() {
 #[test]
 fn an_imap_server_restart_loses_nothing() {
     let _serial = serial();
-    let staff = User::register("mimap");
-    let overrides = mailbox_env(5, &staff.user_id);
-    let p = Passerelle::start("email-imap-restart", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, p) = mailbox_bridge("mimap", 5, "email-imap-restart", &[]);
     let send = |text: &str| {
         send_mail(
             "carol@localhost",
@@ -373,14 +379,12 @@ fn an_imap_server_restart_loses_nothing() {
 #[test]
 fn a_mail_to_several_people_is_a_group_room_and_bridged_mail_is_moved() {
     let _serial = serial();
-    let staff = User::register("mgroup");
-    let mut overrides = mailbox_env(6, &staff.user_id);
-    overrides.push((
-        crate::harness::connector_key("email", "IMAP__AFTER_BRIDGING"),
-        "move".into(),
-    ));
-    let p = Passerelle::start("email-group", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, _p) = mailbox_bridge(
+        "mgroup",
+        6,
+        "email-group",
+        &[(email_key("IMAP__AFTER_BRIDGING"), "move".into())],
+    );
 
     // Clients find a correspondent's ghost from an address.
     let found = staff.get_json("/_matrix/client/v3/thirdparty/user/email?address=Bob@Localhost");
@@ -443,14 +447,12 @@ fn a_mail_to_several_people_is_a_group_room_and_bridged_mail_is_moved() {
 #[test]
 fn broken_and_oversized_mail_does_not_stall_the_mailbox() {
     let _serial = serial();
-    let staff = User::register("mhostile");
-    let mut overrides = mailbox_env(7, &staff.user_id);
-    overrides.push((
-        crate::harness::connector_key("email", "MAX_MESSAGE_SIZE"),
-        "4 KiB".into(),
-    ));
-    let p = Passerelle::start("email-hostile", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, _p) = mailbox_bridge(
+        "mhostile",
+        7,
+        "email-hostile",
+        &[(email_key("MAX_MESSAGE_SIZE"), "4 KiB".into())],
+    );
 
     // Broken MIME: an unterminated boundary, invalid base64, an unknown charset.
     send_mail(
@@ -552,33 +554,35 @@ fn tls_and_starttls_with_a_verified_certificate() {
     let _serial = serial();
     let ca = PathBuf::from(env("PEERS_DIR")).join("mail/tls/ca.pem");
     let ca = ca.display().to_string();
-    let key = |k: &str| crate::harness::connector_key("email", k);
+    let key = email_key;
 
     // IMAP with STARTTLS, SMTP over implicit TLS.
-    let staff = User::register("mtls");
-    let mut overrides = mailbox_env(8, &staff.user_id);
-    overrides.extend([
-        ("SSL_CERT_FILE".to_owned(), ca.clone()),
-        (key("IMAP__SECURITY"), "starttls".to_owned()),
-        (key("SMTP__SECURITY"), "tls".to_owned()),
-        (key("SMTP__PORT"), env("MAIL_SMTPS_PORT")),
-    ]);
-    let p = Passerelle::start("email-starttls", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, p) = mailbox_bridge(
+        "mtls",
+        8,
+        "email-starttls",
+        &[
+            ("SSL_CERT_FILE".to_owned(), ca.clone()),
+            (key("IMAP__SECURITY"), "starttls".to_owned()),
+            (key("SMTP__SECURITY"), "tls".to_owned()),
+            (key("SMTP__PORT"), env("MAIL_SMTPS_PORT")),
+        ],
+    );
     round_trip(8, &staff, "imap-starttls-smtps");
     drop(p);
 
     // IMAP over implicit TLS, SMTP with STARTTLS.
-    let staff = User::register("mtls");
-    let mut overrides = mailbox_env(9, &staff.user_id);
-    overrides.extend([
-        ("SSL_CERT_FILE".to_owned(), ca),
-        (key("IMAP__SECURITY"), "tls".to_owned()),
-        (key("IMAP__PORT"), env("MAIL_IMAPS_PORT")),
-        (key("SMTP__SECURITY"), "starttls".to_owned()),
-    ]);
-    let p = Passerelle::start("email-tls", &as_refs(&overrides));
-    p.wait_ready(T);
+    let (staff, p) = mailbox_bridge(
+        "mtls",
+        9,
+        "email-tls",
+        &[
+            ("SSL_CERT_FILE".to_owned(), ca),
+            (key("IMAP__SECURITY"), "tls".to_owned()),
+            (key("IMAP__PORT"), env("MAIL_IMAPS_PORT")),
+            (key("SMTP__SECURITY"), "starttls".to_owned()),
+        ],
+    );
     round_trip(9, &staff, "imaps-starttls");
     drop(p);
 
