@@ -108,12 +108,7 @@ pub fn load_whatsapp(path: &Path, opts: &whatsapp::Options) -> Result<Loaded, Im
                 "{shown}: no chat transcript in this zip (looked for _chat.txt, then \"WhatsApp Chat….txt\", then any *chat*.txt); is it a WhatsApp export?"
             ));
         };
-        let bytes = {
-            let file = archive
-                .by_name(&transcript)
-                .map_err(|e| ImportError(format!("{shown}: {transcript}: cannot read: {e}")))?;
-            read_capped(file, MAX_TRANSCRIPT, &format!("{shown}: {transcript}"))?
-        };
+        let bytes = read_entry(&mut archive, &transcript, &shown)?;
         if opts.chat_name.is_none() {
             opts.chat_name = chat_name_from(&transcript).or_else(|| chat_name_from(&shown));
         }
@@ -170,12 +165,7 @@ pub fn load_telegram(path: &Path, opts: &telegram::Options) -> Result<Loaded, Im
                 "{shown}: no result.json in this zip; export the chat from Telegram Desktop as JSON"
             ));
         };
-        let bytes = {
-            let file = archive
-                .by_name(&json)
-                .map_err(|e| ImportError(format!("{shown}: {json}: cannot read: {e}")))?;
-            read_capped(file, MAX_TRANSCRIPT, &format!("{shown}: {json}"))?
-        };
+        let bytes = read_entry(&mut archive, &json, &shown)?;
         let export = telegram::parse(&bytes, &format!("{shown}: {json}"), opts)?;
         let base = json
             .strip_suffix("result.json")
@@ -257,6 +247,18 @@ fn open_zip(path: &Path) -> Result<ZipArchive<File>, ImportError> {
             path.display()
         ))
     })
+}
+
+/// The bytes of the transcript entry `name` of the zip `shown`, capped like a transcript file.
+fn read_entry(
+    archive: &mut ZipArchive<File>,
+    name: &str,
+    shown: &str,
+) -> Result<Vec<u8>, ImportError> {
+    let file = archive
+        .by_name(name)
+        .map_err(|e| ImportError(format!("{shown}: {name}: cannot read: {e}")))?;
+    read_capped(file, MAX_TRANSCRIPT, &format!("{shown}: {name}"))
 }
 
 /// Every entry name, refusing archives with unsafe names or too many entries.
