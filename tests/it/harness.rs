@@ -420,7 +420,6 @@ impl User {
             .to_owned()
     }
 
-    /// Creates a private room with a local alias `#<alias>:<server>`, inviting `invite`.
     /// Opens a direct chat with `ghost` and waits until it has joined; returns the room id.
     pub(crate) fn direct_chat(&self, ghost: &str) -> String {
         let room = self.create_room(&[ghost], true);
@@ -430,6 +429,7 @@ impl User {
         room
     }
 
+    /// Creates a private room with a local alias `#<alias>:<server>`, inviting `invite`.
     pub(crate) fn create_room_with_alias(&self, alias: &str, invite: &[&str]) -> String {
         let resp = self.post(
             "/_matrix/client/v3/createRoom",
