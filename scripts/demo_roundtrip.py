@@ -79,6 +79,23 @@ class Client:
     def room(self, room_id):
         return "/_matrix/client/v3/rooms/" + urllib.parse.quote(room_id, safe="")
 
+    def direct_chat(self, me, ghost, name):
+        """Creates a direct chat inviting `ghost`, waits until it joins, and tells both steps."""
+        t0 = time.monotonic()
+        room = self.call("POST", "/_matrix/client/v3/createRoom", {
+            "invite": [ghost],
+            "is_direct": True,
+            "preset": "trusted_private_chat",
+            "name": name,
+        })["room_id"]
+        step(f"→ {me} creates a direct chat {room} and invites {ghost}")
+
+        def joined():
+            return ghost in self.call("GET", self.room(room) + "/joined_members").get("joined", {})
+        self.wait(f"{ghost} to join {room}", joined)
+        step(f"← {ghost} joined ({ms(t0)})")
+        return room
+
     def send_text(self, room_id, text):
         self.txn += 1
         path = f"{self.room(room_id)}/send/m.room.message/demo-{time.time_ns()}-{self.txn}"
@@ -237,20 +254,7 @@ def test_network(hs, args, me):
     bob = f"@_test_bob:{sn}"
 
     # A direct chat with alice: passerelle's ghost joins it.
-    t0 = time.monotonic()
-    room = hs.call("POST", "/_matrix/client/v3/createRoom", {
-        "invite": [alice],
-        "is_direct": True,
-        "preset": "trusted_private_chat",
-        "name": "Alice (demo)",
-    })["room_id"]
-    step(f"→ {me} creates a direct chat {room} and invites {alice}")
-
-    def alice_joined():
-        joined = hs.call("GET", hs.room(room) + "/joined_members").get("joined", {})
-        return alice in joined
-    hs.wait(f"{alice} to join {room}", alice_joined)
-    step(f"← {alice} joined ({ms(t0)})")
+    room = hs.direct_chat(me, alice, "Alice (demo)")
 
     hello = "Hello Alice, this is a test"
     t0 = time.monotonic()
@@ -295,20 +299,7 @@ def xmpp(hs, args, me):
                     args.xmpp_log, args.timeout)
     try:
         # The room and the XMPP sign-in go on at the same time.
-        t0 = time.monotonic()
-        room = hs.call("POST", "/_matrix/client/v3/createRoom", {
-            "invite": [ghost],
-            "is_direct": True,
-            "preset": "trusted_private_chat",
-            "name": "Alice (XMPP demo)",
-        })["room_id"]
-        step(f"→ {me} creates a direct chat {room} and invites {ghost}")
-
-        def ghost_joined():
-            joined = hs.call("GET", hs.room(room) + "/joined_members").get("joined", {})
-            return ghost in joined
-        hs.wait(f"{ghost} to join {room}", ghost_joined)
-        step(f"← {ghost} joined ({ms(t0)})")
+        room = hs.direct_chat(me, ghost, "Alice (XMPP demo)")
 
         ready = user.wait(f"{contact} to sign in to the XMPP server {args.xmpp_server}",
                           lambda e: e.get("event") == "ready")
@@ -360,20 +351,7 @@ def email(hs, args, me):
     imap_host, imap_port = args.mail_imap.rsplit(":", 1)
     smtp_host, smtp_port = args.mail_smtp.rsplit(":", 1)
 
-    t0 = time.monotonic()
-    room = hs.call("POST", "/_matrix/client/v3/createRoom", {
-        "invite": [ghost],
-        "is_direct": True,
-        "preset": "trusted_private_chat",
-        "name": "Alice (email demo)",
-    })["room_id"]
-    step(f"→ {me} creates a direct chat {room} and invites {ghost}")
-
-    def ghost_joined():
-        joined = hs.call("GET", hs.room(room) + "/joined_members").get("joined", {})
-        return ghost in joined
-    hs.wait(f"{ghost} to join {room}", ghost_joined)
-    step(f"← {ghost} joined ({ms(t0)})")
+    room = hs.direct_chat(me, ghost, "Alice (email demo)")
 
     hello = f"Bonjour Alice, par email ({int(time.time())})"
     t0 = time.monotonic()
