@@ -57,17 +57,9 @@ fn link(href: &str, text: &str) -> String {
 
 /// Escapes HTML; with `breaks`, newlines become `<br/>`.
 fn escape(s: &str, breaks: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' if breaks => out.push_str("<br/>"),
-            c => out.push(c),
-        }
+    let out = crate::html::escape(s);
+    if breaks {
+        return out.replace('\n', "<br/>");
     }
     out
 }

@@ -420,6 +420,19 @@ impl User {
             .to_owned()
     }
 
+    /// The bodies of the notices `sender` posted in `room` in reply to `event`.
+    pub(crate) fn notices_about(&self, room: &str, sender: &str, event: &str) -> Vec<String> {
+        self.messages(room)
+            .into_iter()
+            .filter(|m| {
+                m["sender"] == sender
+                    && m["content"]["msgtype"] == "m.notice"
+                    && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event
+            })
+            .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Opens a direct chat with `ghost` and waits until it has joined; returns the room id.
     pub(crate) fn direct_chat(&self, ghost: &str) -> String {
         let room = self.create_room(&[ghost], true);

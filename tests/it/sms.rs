@@ -29,20 +29,6 @@ fn chat_with(number: &str) -> (User, String, String) {
     (staff, room, ghost)
 }
 
-/// The notices the ghost posted in reply to `event`.
-fn notices_about(staff: &User, room: &str, ghost: &str, event: &str) -> Vec<String> {
-    staff
-        .messages(room)
-        .into_iter()
-        .filter(|m| {
-            m["sender"] == ghost
-                && m["content"]["msgtype"] == "m.notice"
-                && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event
-        })
-        .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn sms_both_ways_with_unicode_and_a_delivery_receipt() {
     let _serial = serial();
@@ -133,7 +119,8 @@ fn refusals_are_told_in_the_room_and_nothing_is_sent() {
     let (staff, room, ghost) = &unroutable;
     let refused = staff.send_text(room, "Hello");
     let notice = wait_for("the failure notice", T, || {
-        notices_about(staff, room, ghost, &refused)
+        staff
+            .notices_about(room, ghost, &refused)
             .into_iter()
             .next()
     });
@@ -153,7 +140,8 @@ fn refusals_are_told_in_the_room_and_nothing_is_sent() {
     });
     let event = staff.send_text(&room, "Vous ne devriez pas recevoir ceci");
     let notice = wait_for("the opt-out notice", T, || {
-        notices_about(&staff, &room, &ghost, &event)
+        staff
+            .notices_about(&room, &ghost, &event)
             .into_iter()
             .next()
     });
@@ -171,7 +159,8 @@ fn refusals_are_told_in_the_room_and_nothing_is_sent() {
     });
     let event = staff.send_text(&room, &"x".repeat(7 * 153 + 1));
     let notice = wait_for("the too-long notice", T, || {
-        notices_about(&staff, &room, &ghost, &event)
+        staff
+            .notices_about(&room, &ghost, &event)
             .into_iter()
             .next()
     });
@@ -186,7 +175,7 @@ fn refusals_are_told_in_the_room_and_nothing_is_sent() {
 
     // One notice for the unroutable message, though Kannel also sent a failure report.
     let (staff, room, ghost) = &unroutable;
-    assert_eq!(notices_about(staff, room, ghost, &refused).len(), 1);
+    assert_eq!(staff.notices_about(room, ghost, &refused).len(), 1);
 }
 
 #[test]

@@ -167,14 +167,12 @@ fn an_undelivered_receipt_gives_a_notice() {
     // The simulator reports this prefix undeliverable.
     let (staff, room, ghost) = chat_with("+447911123457");
     let event = staff.send_text(&room, "Hello");
-    let notice = wait_for("the failure notice", T, || {
-        staff.messages(&room).into_iter().find(|m| {
-            m["sender"] == ghost.as_str()
-                && m["content"]["msgtype"] == "m.notice"
-                && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
-        })
+    let body = wait_for("the failure notice", T, || {
+        staff
+            .notices_about(&room, &ghost, &event)
+            .into_iter()
+            .next()
     });
-    let body = notice["content"]["body"].as_str().unwrap_or_default();
     assert!(body.contains("UNDELIV"), "{body}");
 }
 

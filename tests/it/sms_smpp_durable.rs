@@ -138,14 +138,12 @@ fn receipts_after_a_restart_find_messages_sent_before_it() {
                 && e["content"][delivered.as_str()]["m.read"][ghost.as_str()].is_object()
         })
     });
-    let notice = wait_for("the failure notice", T, || {
-        staff2.messages(&room2).into_iter().find(|m| {
-            m["sender"] == ghost2.as_str()
-                && m["content"]["msgtype"] == "m.notice"
-                && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == failed.as_str()
-        })
+    let body = wait_for("the failure notice", T, || {
+        staff2
+            .notices_about(&room2, &ghost2, &failed)
+            .into_iter()
+            .next()
     });
-    let body = notice["content"]["body"].as_str().unwrap_or_default();
     assert!(body.contains("UNDELIV"), "{body}");
 }
 
